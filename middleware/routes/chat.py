@@ -1,0 +1,72 @@
+"""POST /v1/chat/completions: OpenAI's chat schema, JSON or server-sent events."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Iterator
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from blendcache.middleware.deps import PipelineDep, TenantDep
+from blendcache.middleware.pipeline import ChatJob, Run
+from blendcache.middleware.schemas import ChatCompletionRequest
+
+router = APIRouter()
+CACHE_HEADER = "x-blendcache-cache"
+
+
+@router.post("/v1/chat/completions")
+def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep, tenant: TenantDep,
+                     request: Request):
+    run = pipeline.start(ChatJob(request=body, tenant=tenant))
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    headers = {CACHE_HEADER: run.cache_status}
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        events = _sse(run, completion_id, created, include_usage)
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    result = run.finish()
+    payload = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": run.model,
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": result.text},
+            "finish_reason": result.finish_reason,
+            "logprobs": None,
+        }],
+        "usage": _usage(run),
+        "blendcache": {"cache": run.cache_status, **run.info},
+    }
+    return JSONResponse(payload, headers=headers)
+
+
+def _usage(run: Run) -> dict:
+    prompt, completion = run.result.prompt_tokens, len(run.result.token_ids)
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def _sse(run: Run, completion_id: str, created: int, include_usage: bool) -> Iterator[str]:
+    def chunk(delta: dict, finish_reason: str | None = None, **extra) -> str:
+        body = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                "model": run.model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason,
+                             "logprobs": None}], **extra}
+        return f"data: {json.dumps(body)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for text in run.steps():
+        yield chunk({"content": text})
+    yield chunk({}, run.result.finish_reason, blendcache={"cache": run.cache_status, **run.info})
+    if include_usage:
+        usage = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                 "model": run.model, "choices": [], "usage": _usage(run)}
+        yield f"data: {json.dumps(usage)}\n\n"
+    yield "data: [DONE]\n\n"

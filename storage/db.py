@@ -1,0 +1,55 @@
+"""SQLAlchemy engine and declarative base shared by every metadata table.
+
+SQLite (embedded, the default) or PostgreSQL (several replicas). Table modules in this package
+(``chunk_store``, ``semantic_store``, ``requests``) declare their rows on :class:`Base`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, sessionmaker
+
+from blendcache.errors import StorageError
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get their folder created and WAL mode."""
+    try:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, future=True, pool_pre_ping=not url.startswith("sqlite"))
+        if url.startswith("sqlite"):
+            event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    except (SQLAlchemyError, OSError) as exc:
+        raise StorageError(f"cannot open database {url}: {exc}") from exc
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def create_all(engine: Engine) -> None:
+    """Create every table declared on :class:`Base` (imports the table modules first)."""
+    from blendcache.storage import chunk_store, requests, semantic_store  # noqa: F401
+
+    try:
+        Base.metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot create tables: {exc}") from exc
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False, future=True)

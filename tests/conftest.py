@@ -1,0 +1,42 @@
+"""Shared fixtures: one loaded model per test session, offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+# The converted model copy survives between runs here, so only the first run pays ~20 s.
+TEST_DATA_DIR = REPO / ".blendcache-test"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from blendcache.config import ModelConfig
+    from blendcache.recompute.model import load_engine
+
+    return load_engine(ModelConfig(num_threads=2), data_dir=TEST_DATA_DIR)
+
+
+@pytest.fixture(scope="session")
+def model_data_dir() -> Path:
+    return TEST_DATA_DIR
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    """Factory of tiny settings: data in ``tmp_path``; keyword arguments replace whole sections."""
+    from blendcache.config import Settings, StorageConfig
+
+    def make(**sections):
+        storage = sections.pop("storage", StorageConfig(data_dir=str(tmp_path)))
+        return Settings(storage=storage, **sections)
+
+    return make
