@@ -1,6 +1,7 @@
 """The ``blendcache`` command line: serve the proxy, run benchmarks.
 
     blendcache serve [--host H] [--port P] [--model PATH] [--data-dir DIR] [--config FILE]
+    blendcache bench blend --data FILE [--limit N] [--ratios 0.05,0.15,0.3] [--json OUT]
 
 Settings come from (lowest first) built-in defaults, the TOML ``--config`` file, environment
 variables ``BLENDCACHE_<SECTION>_<KEY>`` (e.g. ``BLENDCACHE_MODEL_PATH``), and the flags.
@@ -44,6 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.set_defaults(func=_serve)
+
+    bench = sub.add_parser("bench", help="run a benchmark (side-by-side, one process)")
+    bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    blend = bench_sub.add_parser(
+        "blend", help="chunk fusion: TTFT and fidelity of KV reuse methods",
+        description="TTFT, speed-up, F1, agreement and first-token KL of full_prefill, "
+                    "prefix_cache, full_reuse, cacheblend_r{r} and random_r0.15.")
+    _common(blend)
+    from blendcache.benchmarks import bench_blend
+
+    bench_blend.add_arguments(blend)
+    blend.set_defaults(func=_bench_blend)
     return parser
 
 
@@ -65,6 +78,15 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     uvicorn.run(app, host=settings.server.host, port=settings.server.port,
                 log_level=args.log_level)
+    return 0
+
+
+def _bench_blend(args: argparse.Namespace) -> int:
+    from blendcache.benchmarks import bench_blend
+    from blendcache.recompute.model import load_engine
+
+    settings = settings_from_args(args)
+    bench_blend.run(args, load_engine(settings.model, data_dir=settings.storage.data_dir))
     return 0
 
 

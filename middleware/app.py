@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.config import Settings
 from blendcache.errors import BlendCacheError, RequestError, UpstreamError
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.routes import chat, health, models
 from blendcache.recompute.model import Engine, load_engine
+from blendcache.storage.blobs.disk import DiskTier
+from blendcache.storage.blobs.memory import MemoryTier
+from blendcache.storage.chunk_store import ChunkStore
+from blendcache.storage.db import make_engine
 
 log = logging.getLogger("blendcache.app")
 
@@ -24,12 +30,25 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     app = FastAPI(title="blendcache", version="0.1.0",
                   description="Semantic and chunk-level cache proxy for RAG (OpenAI-compatible)")
     app.state.settings = settings
-    app.state.pipeline = ChatPipeline(settings, engine=engine)
+    app.state.pipeline = ChatPipeline(settings, engine=engine,
+                                      chunk_cache=build_chunk_cache(settings, engine))
     for module in (chat, models, health):
         app.include_router(module.router)
     _install_error_handlers(app)
     _install_body_limit(app, settings.server.max_body_bytes)
     return app
+
+
+def build_chunk_cache(settings: Settings, engine: Engine) -> ChunkCache:
+    """Memory tier over a disk tier, metadata in the settings' database."""
+    storage = settings.storage
+    tiers = [
+        MemoryTier(storage.memory_max_bytes),
+        DiskTier(Path(storage.data_dir) / "kv", storage.disk_max_bytes,
+                 codec=settings.blend.kv_codec),
+    ]
+    store = ChunkStore(make_engine(storage.resolved_database_url()))
+    return ChunkCache(engine, tiers=tiers, store=store, shared_prefix=settings.blend.shared_prefix)
 
 
 def error_body(message: str, error_type: str, *, param: str | None = None,

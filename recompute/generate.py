@@ -14,6 +14,8 @@ from typing import Iterator
 import torch
 
 from blendcache.recompute.model import Engine
+from blendcache.recompute.prefill import to_cache
+from blendcache.storage.kvcodec import KV
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,16 @@ class Generation:
 
 
 @torch.inference_mode()
-def prefill(engine: Engine, prompt_ids: list[int]) -> Prefilled:
-    from transformers import DynamicCache
-
+def prefill(engine: Engine, prompt_ids: list[int], *, after: KV | None = None) -> Prefilled:
+    """Run the prompt through the model. ``after`` (a ``KV`` of the first tokens, exact) is
+    reused as is and only the rest of ``prompt_ids`` is computed (exact prefix caching)."""
     start = time.perf_counter()
-    ids = torch.tensor([prompt_ids], device=engine.device)  # (1, T)
-    cache = DynamicCache(config=engine.model.config)
-    out = engine.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+    done = 0 if after is None else after.num_tokens
+    cache = to_cache(engine, after)
+    ids = torch.tensor([list(prompt_ids[done:])], device=engine.device)  # (1, T - done)
+    positions = torch.arange(done, len(prompt_ids), device=engine.device)[None]
+    out = engine.model(input_ids=ids, past_key_values=cache, position_ids=positions,
+                       use_cache=True, logits_to_keep=1)
     logits = out.logits[0, -1].float()
     return Prefilled(out.past_key_values, logits, len(prompt_ids), (time.perf_counter() - start) * 1e3)
 

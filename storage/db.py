@@ -41,15 +41,5 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def create_all(engine: Engine) -> None:
-    """Create every table declared on :class:`Base` (imports the table modules first)."""
-    from blendcache.storage import chunk_store, requests, semantic_store  # noqa: F401
-
-    try:
-        Base.metadata.create_all(engine)
-    except SQLAlchemyError as exc:
-        raise StorageError(f"cannot create tables: {exc}") from exc
-
-
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False, future=True)

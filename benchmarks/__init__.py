@@ -1,0 +1,1 @@
+"""Benchmarks: runnable scripts (``python benchmarks/bench_<name>.py``) and ``blendcache bench``."""

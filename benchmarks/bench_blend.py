@@ -1,0 +1,221 @@
+"""Chunk-fusion benchmark: TTFT and fidelity of KV reuse methods, side by side in one process.
+
+    blendcache bench blend --data ../shared/data/rag/hotpotqa_distractor_100.json --limit 20
+    python benchmarks/bench_blend.py --data FILE [--ratios 0.05,0.15,0.3] [--json OUT] [--plot P]
+
+For every sample, with its chunk KVs already stored (memory tier), each method answers the same
+token sequence: ``full_prefill``, ``prefix_cache`` (exact prefix reuse), ``full_reuse``
+(r = 0), ``cacheblend_r{r}`` and ``random_r0.15`` (random token choice, the ablation). TTFT counts
+the chunk lookup, fusion and the first token. Fidelity is measured against ``full_prefill``:
+agreement of the greedy answer and KL(full || method) of the first answer token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from blendcache.benchmarks._common import best_f1, device_name, git_revision, median, percentile
+from blendcache.chunk_cache.cache import ChunkCache
+from blendcache.recompute.blend import BlendOptions, blend
+from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
+from blendcache.recompute.model import Engine
+from blendcache.recompute.prefill import PromptLayout, build_layout, format_document
+from blendcache.storage.blobs.memory import MemoryTier
+
+Method = Callable[[Engine, ChunkCache, PromptLayout], Prefilled]
+
+
+def load_samples(path: str | Path, limit: int | None = None) -> list[dict]:
+    """JSON array or JSON lines (optionally .gz) of ``{question, answers[], ctxs[{title, text}]}``."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        text = fh.read()
+    stripped = text.lstrip()
+    rows = json.loads(text) if stripped.startswith("[") else [
+        json.loads(line) for line in text.splitlines() if line.strip()]
+    return rows[:limit] if limit else rows
+
+
+def _fused(options: BlendOptions) -> Method:
+    def run(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Prefilled:
+        found = cache.lookup(layout)
+        return blend(engine, layout, found.prefix, found.chunks, options)[0]
+    return run
+
+
+def _full_prefill(engine: Engine, _cache: ChunkCache, layout: PromptLayout) -> Prefilled:
+    return prefill(engine, layout.ids)
+
+
+def _prefix_cache(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Prefilled:
+    pkey, _ = cache.keys(layout)
+    prefix = cache.tiers[0].get_many([pkey])[pkey]
+    return prefill(engine, layout.ids, after=prefix)
+
+
+def methods(ratios: list[float], *, check_layers: tuple[int, ...]) -> dict[str, Method]:
+    out: dict[str, Method] = {
+        "full_prefill": _full_prefill,
+        "prefix_cache": _prefix_cache,
+        "full_reuse": _fused(BlendOptions(recompute_ratio=0.0)),
+    }
+    for r in ratios:
+        out[f"cacheblend_r{r:g}"] = _fused(BlendOptions(recompute_ratio=r, check_layers=check_layers))
+    out["random_r0.15"] = _fused(BlendOptions(recompute_ratio=0.15, check_layers=check_layers,
+                                              method="random"))
+    return out
+
+
+@dataclass
+class Measured:
+    ttft_ms: float
+    answer: str
+    log_probs: torch.Tensor  # (vocab,) float64, first answer token
+
+
+def _measure(engine: Engine, method: Method, cache: ChunkCache, layout: PromptLayout,
+             max_new_tokens: int) -> Measured:
+    t0 = time.perf_counter()
+    start = method(engine, cache, layout)
+    start.logits.argmax().item()  # the first token is chosen: TTFT stops here
+    ttft_ms = (time.perf_counter() - t0) * 1e3
+    result = Generation()
+    for _ in decode(engine, start, SamplingParams(max_new_tokens=max_new_tokens), result):
+        pass
+    return Measured(ttft_ms, result.text.strip(), start.logits.double().log_softmax(-1))
+
+
+def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
+                    max_new_tokens: int = 24, check_layers: tuple[int, ...] = (1,),
+                    shared_prefix: bool = True, log=print) -> dict:
+    table = methods(ratios, check_layers=check_layers)
+    cache = ChunkCache(engine, tiers=[MemoryTier(8 << 30)], shared_prefix=shared_prefix)
+    per: dict[str, dict[str, list[float]]] = {
+        name: {"ttft": [], "speedup": [], "f1": [], "agree": [], "kl": []} for name in table}
+    prompt_tokens = []
+    layouts = [_layout(engine, s) for s in samples]
+    _measure(engine, _full_prefill, cache, layouts[0], 1)  # warm-up, not recorded
+    for i, (sample, layout) in enumerate(zip(samples, layouts)):
+        cache.lookup(layout)  # store this sample's chunks: every method below finds them warm
+        prompt_tokens.append(len(layout.ids))
+        runs = {name: _measure(engine, m, cache, layout, max_new_tokens) for name, m in table.items()}
+        ref = runs["full_prefill"]
+        for name, got in runs.items():
+            row = per[name]
+            row["ttft"].append(got.ttft_ms)
+            row["speedup"].append(ref.ttft_ms / got.ttft_ms)
+            row["f1"].append(best_f1(got.answer, sample.get("answers", [])))
+            row["agree"].append(float(got.answer == ref.answer))
+            kl = torch.sum(ref.log_probs.exp() * (ref.log_probs - got.log_probs)).item()
+            row["kl"].append(max(kl, 0.0))
+        log(f"[{i + 1}/{len(samples)}] {len(layout.ids)} tokens: " + ", ".join(
+            f"{n} {per[n]['ttft'][-1]:.0f}ms" for n in ("full_prefill", *list(table)[3:4])))
+        cache.tiers[0].delete_many(cache.tiers[0].keys())  # keep memory bounded
+    return {
+        "device": device_name(str(engine.device)),
+        "model": f"{engine.spec.name} ({str(engine.spec.dtype).removeprefix('torch.')})",
+        "samples": len(samples),
+        "prompt_tokens_p50": median(prompt_tokens),
+        "methods": {name: {
+            "ttft_ms_p50": round(median(row["ttft"]), 2),
+            "ttft_ms_p90": round(percentile(row["ttft"], 90), 2),
+            "speedup": round(median(row["speedup"]), 3),
+            "f1": round(sum(row["f1"]) / len(row["f1"]), 4),
+            "agreement": round(sum(row["agree"]) / len(row["agree"]), 4),
+            "kl_first_token": round(sum(row["kl"]) / len(row["kl"]), 5),
+        } for name, row in per.items()},
+    }
+
+
+def _layout(engine: Engine, sample: dict) -> PromptLayout:
+    docs = [format_document(c["text"], c.get("title")) for c in sample["ctxs"]]
+    return build_layout(engine, [{"role": "user", "content": sample["question"]}], docs)
+
+
+def format_table(result: dict) -> str:
+    head = f"{'method':<18}{'ttft p50':>10}{'ttft p90':>10}{'speedup':>9}{'f1':>8}{'agree':>8}{'kl':>10}"
+    lines = [f"{result['model']} on {result['device']}",
+             f"{result['samples']} samples, prompt tokens p50 {result['prompt_tokens_p50']:.0f}",
+             head, "-" * len(head)]
+    for name, m in result["methods"].items():
+        lines.append(f"{name:<18}{m['ttft_ms_p50']:>10.0f}{m['ttft_ms_p90']:>10.0f}"
+                     f"{m['speedup']:>8.2f}x{m['f1']:>8.3f}{m['agreement']:>8.2f}"
+                     f"{m['kl_first_token']:>10.4f}")
+    return "\n".join(lines)
+
+
+def plot(result: dict, out: str) -> None:
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError("--plot needs matplotlib: pip install 'blendcache[bench]'") from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, m in result["methods"].items():
+        ax.scatter(m["speedup"], m["kl_first_token"])
+        ax.annotate(name, (m["speedup"], m["kl_first_token"]), fontsize=8)
+    ax.set_xlabel("TTFT speed-up over full prefill (median)")
+    ax.set_ylabel("first-token KL from full prefill (mean)")
+    ax.set_title(f"{result['model']}, {result['samples']} samples")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, metavar="FILE",
+                        help="JSON array or JSONL of {question, answers[], ctxs[{title, text}]}")
+    parser.add_argument("--limit", type=int, default=20, metavar="N", help="samples (default 20)")
+    parser.add_argument("--ratios", default="0.05,0.15,0.3",
+                        help="recompute ratios for cacheblend_r{r} (default 0.05,0.15,0.3)")
+    parser.add_argument("--check-layers", default="1",
+                        help="check layers, comma-separated (several = gradual filtering)")
+    parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--no-shared-prefix", action="store_true",
+                        help="prefill chunks alone from position 0 (no shared prefix)")
+    parser.add_argument("--json", metavar="OUT", help="write the result JSON here")
+    parser.add_argument("--plot", metavar="OUT.png", help="speed-up vs KL scatter plot")
+
+
+def run(args: argparse.Namespace, engine: Engine) -> dict:
+    samples = load_samples(args.data, args.limit)
+    result = run_blend_bench(
+        engine, samples, ratios=[float(r) for r in args.ratios.split(",") if r],
+        max_new_tokens=args.max_new_tokens,
+        check_layers=tuple(int(x) for x in args.check_layers.split(",") if x),
+        shared_prefix=not args.no_shared_prefix, log=lambda s: print(s, file=sys.stderr))
+    print(f"git {git_revision()}")
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    if args.plot:
+        plot(result, args.plot)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    from blendcache.config import ModelConfig
+    from blendcache.recompute.model import load_engine
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--model", default=ModelConfig().path)
+    parser.add_argument("--data-dir", default=".blendcache")
+    args = parser.parse_args(argv)
+    run(args, load_engine(ModelConfig(path=args.model), data_dir=args.data_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

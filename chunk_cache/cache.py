@@ -1,0 +1,107 @@
+"""The chunk KV cache: look each chunk up tier by tier (memory -> disk), prefill and store misses.
+
+A chunk is prefilled on its own after the prompt's shared prefix (so the attention sink and the
+system prompt are right; ``shared_prefix=False`` prefills it alone from position 0 instead) and
+its per-layer K (post-RoPE) and V are kept for the chunk tokens only. Hits found in a lower tier
+are promoted to the tiers above. Writes go through to every tier.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from blendcache.chunk_cache.keys import chunk_key, prefix_key
+from blendcache.recompute.model import Engine
+from blendcache.recompute.prefill import PromptLayout, prefill_kv
+from blendcache.storage.blobs.base import KVTier
+from blendcache.storage.chunk_store import ChunkMeta, ChunkStore
+from blendcache.storage.kvcodec import KV
+
+log = logging.getLogger("blendcache.chunk_cache")
+
+
+@dataclass(frozen=True)
+class ChunkLookup:
+    """The KVs a prompt needs, and how they were obtained."""
+
+    prefix: KV  # exact KV of the shared prefix
+    chunks: list[KV]  # one per chunk, at the positions they were prefilled at
+    reused: int  # chunks found in a tier
+    total: int
+    load_ms: float
+    prefill_ms: float
+
+
+class ChunkCache:
+    def __init__(self, engine: Engine, *, tiers: list[KVTier], store: ChunkStore | None = None,
+                 shared_prefix: bool = True, clock=time.time):
+        self.engine = engine
+        self.tiers = tiers
+        self.store = store
+        self.shared_prefix = shared_prefix
+        self.clock = clock
+        self.prefills = 0
+
+    def keys(self, layout: PromptLayout) -> tuple[str, list[str]]:
+        fp = self.engine.spec.fingerprint
+        after = layout.prefix if self.shared_prefix else ()
+        return prefix_key(fp, layout.prefix), [chunk_key(fp, c, prefix_ids=after)
+                                               for c in layout.chunks]
+
+    def lookup(self, layout: PromptLayout) -> ChunkLookup:
+        """KVs of the prefix and every chunk; misses are prefilled and stored."""
+        pkey, ckeys = self.keys(layout)
+        t0 = time.perf_counter()
+        found = self._get(list(dict.fromkeys([pkey, *ckeys])))
+        t1 = time.perf_counter()
+        prefix = found.get(pkey)
+        new: dict[str, KV] = {}
+        if prefix is None:
+            prefix = new[pkey] = prefill_kv(self.engine, layout.prefix)
+        after = prefix if self.shared_prefix else None
+        chunks = []
+        for key, ids in zip(ckeys, layout.chunks):
+            kv = found.get(key) or new.get(key)
+            if kv is None:
+                kv = new[key] = prefill_kv(self.engine, ids, after=after)
+            chunks.append(kv)
+        t2 = time.perf_counter()
+        if new:
+            self._put(new)
+        reused = sum(1 for key in ckeys if key in found)
+        return ChunkLookup(prefix, chunks, reused, len(ckeys), (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+    def _get(self, keys: list[str]) -> dict[str, KV]:
+        found: dict[str, KV] = {}
+        missing = keys
+        for depth, tier in enumerate(self.tiers):
+            if not missing:
+                break
+            got = tier.get_many(missing)
+            if got and depth > 0:
+                for upper in self.tiers[:depth]:
+                    upper.put_many(got)
+            found.update(got)
+            missing = [k for k in missing if k not in got]
+        if self.store is not None:
+            self.store.record_hits(list(found), now=self.clock())
+        return found
+
+    def _put(self, items: dict[str, KV]) -> None:
+        self.prefills += len(items)
+        for tier in self.tiers:
+            evicted = tier.put_many(items)
+            if evicted and tier is self.tiers[-1] and self.store is not None:
+                self.store.delete_many(evicted)
+        if self.store is not None:
+            now = self.clock()
+            self.store.upsert_many([
+                ChunkMeta(key, self.engine.spec.fingerprint[:64], kv.num_tokens, kv.nbytes,
+                          self.tiers[-1].name, now, now, 0)
+                for key, kv in items.items()])
+
+    def stats(self) -> dict:
+        return {"prefills": self.prefills,
+                "tiers": {tier.name: tier.stats.as_dict() for tier in self.tiers}}

@@ -1,0 +1,144 @@
+"""Fuse stored chunk KV caches into one prompt cache (CacheBlend, Yao et al. 2024).
+
+Prompt = [prefix] + chunk_1 + ... + chunk_n + [suffix]. The prefix KV is exact (reused as is);
+each chunk's keys are re-rotated from the positions they were prefilled at to their positions
+in this prompt (RoPE re-alignment); the suffix (question) is always computed. Then selective
+recomputation: layers before the first check layer run on every non-prefix token; at a check
+layer the true K/V of the candidates is compared with the fused cache and only the top share by
+deviation (plus the suffix) goes on through the later layers, attending over the fused cache
+and writing its K/V back. Works on Llama-family HF modules (Llama, Mistral, Qwen2, SmolLM).
+
+Layout: fused K/V per layer (Hkv, T, D); hidden states (1, n, C) for the n active tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from blendcache.errors import UnsupportedModelError
+from blendcache.kernels import dispatch
+from blendcache.recompute.generate import Prefilled
+from blendcache.recompute.model import SUPPORTED_MODEL_TYPES, Engine
+from blendcache.recompute.prefill import PromptLayout, to_cache
+from blendcache.storage.kvcodec import KV
+from blendcache.recompute.select import Selection, budget, schedule, select_chunk_tokens
+
+
+@dataclass(frozen=True)
+class BlendOptions:
+    """``recompute_ratio`` 1.0 reproduces a full prefill; 0.0 is naive reuse (suffix only)."""
+
+    recompute_ratio: float = 0.15
+    check_layers: tuple[int, ...] = (1,)
+    method: str = "deviation"  # "deviation" | "random" (ablation)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class BlendStats:
+    prompt_tokens: int
+    chunk_tokens: int
+    recomputed_tokens: int  # chunk tokens that went through the last layer
+    blend_ms: float
+
+
+@torch.inference_mode()
+def fuse_kv(engine: Engine, layout: PromptLayout, prefix: KV, chunks: list[KV]) -> KV:
+    """The fused cache before recomputation: prefix as is, chunks re-rotated to their slots.
+    Suffix slots are zero (always computed)."""
+    spec = engine.spec
+    shape = (spec.num_layers, spec.num_kv_heads, len(layout.ids), spec.head_dim)
+    k = torch.zeros(shape, dtype=prefix.k.dtype, device=engine.device)
+    v = torch.zeros_like(k)
+    p = len(layout.prefix)
+    k[:, :, :p], v[:, :, :p] = prefix.k, prefix.v
+    inv_freq = rope_inv_freq(engine)
+    for start, chunk in zip(layout.chunk_starts, chunks):
+        end = start + chunk.num_tokens
+        dispatch.rope_realign(chunk.k, start - chunk.start, inv_freq, out=k[:, :, start:end])
+        v[:, :, start:end] = chunk.v
+    return KV(k, v, 0)
+
+
+def rope_inv_freq(engine: Engine) -> torch.Tensor:
+    """The model's own inverse frequencies (rope scaling already applied by HF)."""
+    return engine.model.model.rotary_emb.inv_freq.float()
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin
+
+
+def _project(layer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+    """Q, K, V of the active tokens at their positions: (1, H, n, D), (Hkv, n, D), (Hkv, n, D)."""
+    attn = layer.self_attn
+    n, hd = h.shape[1], attn.head_dim
+    x = layer.input_layernorm(h)
+    q = attn.q_proj(x).view(1, n, -1, hd).transpose(1, 2)  # (1, H, n, D)
+    k = attn.k_proj(x).view(1, n, -1, hd).transpose(1, 2)  # (1, Hkv, n, D)
+    v = attn.v_proj(x).view(1, n, -1, hd).transpose(1, 2)
+    q, k = _rope(q, cos, sin), _rope(k, cos, sin)
+    return q, k[0], v[0]
+
+
+def _finish_layer(layer, h, q, pos, fused: KV, li: int):
+    """Attend the active queries over the fused cache (causal by position), then the MLP."""
+    attn = layer.self_attn
+    n = h.shape[1]
+    total = fused.k.shape[2]
+    mask = torch.arange(total, device=h.device)[None, :] <= pos[:, None]  # (n, T) causal
+    out = F.scaled_dot_product_attention(
+        q, fused.k[li][None], fused.v[li][None], attn_mask=mask, scale=attn.scaling, enable_gqa=True
+    )  # (1, H, n, D)
+    h = h + attn.o_proj(out.transpose(1, 2).reshape(1, n, -1))
+    return h + layer.mlp(layer.post_attention_layernorm(h))
+
+
+@torch.inference_mode()
+def blend(
+    engine: Engine, layout: PromptLayout, prefix: KV, chunks: list[KV], options: BlendOptions
+) -> tuple[Prefilled, BlendStats]:
+    """Fuse, selectively recompute, and return the prompt cache with the first-token logits."""
+    if engine.spec.model_type not in SUPPORTED_MODEL_TYPES:
+        raise UnsupportedModelError(f"blend needs a Llama-family model, not {engine.spec.model_type}")
+    t0 = time.perf_counter()
+    model = engine.model.model
+    fused = fuse_kv(engine, layout, prefix, chunks)
+    p, c, total = len(layout.prefix), layout.context_len, len(layout.ids)
+    n_chunk = c - p
+    ratio = options.recompute_ratio
+    # NOTE: with ratio 0 nothing is checked: only the suffix runs (naive reuse).
+    first = p if ratio > 0 else c
+    pos = torch.arange(first, total, device=engine.device)  # active positions (n,)
+    h = model.embed_tokens(torch.tensor([layout.ids[first:]], device=engine.device))
+    all_pos = torch.arange(total, device=engine.device)[None]
+    cos_all, sin_all = model.rotary_emb(h, all_pos)  # (1, T, D)
+    checks = {} if ratio in (0.0, 1.0) or n_chunk == 0 else dict(
+        zip(options.check_layers, schedule(ratio, len(options.check_layers))))
+    selection = Selection(ratio, options.method, options.seed)
+    for li, layer in enumerate(model.layers[: engine.spec.num_layers]):
+        cos, sin = cos_all[:, pos][:, None], sin_all[:, pos][:, None]  # (1, 1, n, D)
+        q, k, v = _project(layer, h, cos, sin)
+        if li in checks:
+            is_chunk = pos < c
+            keep = budget(n_chunk, checks[li])
+            cand = pos[is_chunk]
+            picked = select_chunk_tokens(
+                selection, k_new=k[:, is_chunk], k_old=fused.k[li][:, cand],
+                v_new=v[:, is_chunk], v_old=fused.v[li][:, cand], keep=keep)
+            dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)
+            rows = torch.cat([picked, torch.nonzero(~is_chunk).flatten()])
+            pos, h, q = pos[rows], h[:, rows], q[:, :, rows]
+        else:
+            dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)
+        h = _finish_layer(layer, h, q, pos, fused, li)
+    logits = engine.model.lm_head(model.norm(h[:, -1:]))[0, -1].float()
+    ms = (time.perf_counter() - t0) * 1e3
+    stats = BlendStats(total, n_chunk, int((pos < c).sum()) if n_chunk else 0, ms)
+    return Prefilled(to_cache(engine, fused), logits, total, ms), stats

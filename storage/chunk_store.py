@@ -1,0 +1,102 @@
+"""Metadata rows of stored chunk KV caches: key, model, tokens, bytes, tier, times, hits.
+
+The blobs themselves live in the tiers (``storage/blobs``); these rows make the chunk cache
+inspectable (admin UI, ``blendcache stats``) and survive restarts. SQLAlchemy errors become
+:class:`StorageError` in :meth:`ChunkStore._session` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Float, Integer, String, delete, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from blendcache.errors import StorageError
+from blendcache.storage.db import Base, make_sessionmaker
+
+
+class ChunkRow(Base):
+    __tablename__ = "chunks"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), index=True)  # model fingerprint
+    tokens: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str] = mapped_column(String(16))  # deepest tier holding it: memory | disk
+    created: Mapped[float] = mapped_column(Float)
+    last_access: Mapped[float] = mapped_column(Float)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@dataclass(frozen=True)
+class ChunkMeta:
+    key: str
+    model: str
+    tokens: int
+    bytes: int
+    tier: str
+    created: float
+    last_access: float
+    hits: int
+
+
+class ChunkStore:
+    def __init__(self, engine: Engine):
+        self._sessions = make_sessionmaker(engine)
+        try:
+            Base.metadata.create_all(engine, tables=[ChunkRow.__table__])
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot create the chunks table: {exc}") from exc
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"chunk metadata: {exc}") from exc
+
+    def upsert_many(self, metas: list[ChunkMeta]) -> None:
+        with self._session() as s:
+            for meta in metas:
+                s.merge(ChunkRow(**meta.__dict__))
+
+    def record_hits(self, keys: list[str], *, now: float) -> None:
+        if not keys:
+            return
+        with self._session() as s:
+            s.execute(update(ChunkRow).where(ChunkRow.key.in_(keys))
+                      .values(hits=ChunkRow.hits + 1, last_access=now))
+
+    def set_tier(self, keys: list[str], tier: str) -> None:
+        if keys:
+            with self._session() as s:
+                s.execute(update(ChunkRow).where(ChunkRow.key.in_(keys)).values(tier=tier))
+
+    def delete_many(self, keys: list[str]) -> None:
+        if keys:
+            with self._session() as s:
+                s.execute(delete(ChunkRow).where(ChunkRow.key.in_(keys)))
+
+    def get(self, key: str) -> ChunkMeta | None:
+        with self._session() as s:
+            row = s.get(ChunkRow, key)
+            return None if row is None else _meta(row)
+
+    def summary(self) -> dict[str, int]:
+        with self._session() as s:
+            count, total_bytes, tokens, hits = s.execute(select(
+                func.count(ChunkRow.key), func.coalesce(func.sum(ChunkRow.bytes), 0),
+                func.coalesce(func.sum(ChunkRow.tokens), 0),
+                func.coalesce(func.sum(ChunkRow.hits), 0))).one()
+        return {"chunks": count, "bytes": total_bytes, "tokens": tokens, "hits": hits}
+
+
+def _meta(row: ChunkRow) -> ChunkMeta:
+    return ChunkMeta(row.key, row.model, row.tokens, row.bytes, row.tier, row.created,
+                     row.last_access, row.hits)

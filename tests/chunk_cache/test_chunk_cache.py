@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from blendcache.chunk_cache.cache import ChunkCache
+from blendcache.recompute.prefill import build_layout, format_document, prefill_kv
+from blendcache.storage.blobs.disk import DiskTier
+from blendcache.storage.blobs.memory import MemoryTier
+from blendcache.storage.chunk_store import ChunkStore
+from blendcache.storage.db import make_engine
+
+pytestmark = pytest.mark.model
+
+DOCS = ["Alpha is the first letter of the Greek alphabet.",
+        "Omega is the last letter of the Greek alphabet."]
+ASK = [{"role": "user", "content": "Which letter is last?"}]
+
+
+@pytest.fixture
+def make_cache(engine, tmp_path):
+    def make(*, memory_bytes=1 << 30, shared_prefix=True):
+        tiers = [MemoryTier(memory_bytes), DiskTier(tmp_path / "kv", 1 << 30)]
+        store = ChunkStore(make_engine(f"sqlite:///{tmp_path / 'meta.db'}"))
+        return ChunkCache(engine, tiers=tiers, store=store, shared_prefix=shared_prefix)
+    return make
+
+
+@pytest.fixture
+def layout(engine):
+    return build_layout(engine, ASK, [format_document(d) for d in DOCS])
+
+
+def test_miss_prefills_then_memory_hits(make_cache, layout, engine):
+    cache = make_cache()
+    first = cache.lookup(layout)
+    assert (first.reused, first.total, cache.prefills) == (0, 2, 3)  # prefix + 2 chunks
+    again = cache.lookup(layout)
+    assert again.reused == 2 and cache.prefills == 3
+    assert cache.tiers[0].stats.hits == 3
+    expected = prefill_kv(engine, layout.chunks[1], after=first.prefix)
+    torch.testing.assert_close(again.chunks[1].k, expected.k)
+    assert again.chunks[1].start == len(layout.prefix)
+    _, keys = cache.keys(layout)
+    meta = cache.store.get(keys[0])
+    assert meta.hits == 1 and meta.tokens == len(layout.chunks[0]) and meta.tier == "disk"
+
+
+def test_disk_hit_is_promoted_to_memory(make_cache, layout):
+    cache = make_cache()
+    cache.lookup(layout)
+    cache.tiers[0].delete_many(cache.tiers[0].keys())
+    found = cache.lookup(layout)
+    assert found.reused == 2 and cache.prefills == 3
+    assert cache.tiers[1].stats.hits == 3
+    assert len(cache.tiers[0].keys()) == 3
+
+
+def test_corrupt_blob_is_recomputed_not_served(make_cache, layout):
+    cache = make_cache()
+    first = cache.lookup(layout)
+    cache.tiers[0].delete_many(cache.tiers[0].keys())
+    _, keys = cache.keys(layout)
+    path = cache.tiers[1].path(keys[0])
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0x40
+    path.write_bytes(bytes(data))
+    found = cache.lookup(layout)
+    assert found.reused == 1 and cache.prefills == 4
+    assert cache.tiers[1].stats.corrupt == 1
+    torch.testing.assert_close(found.chunks[0].k, first.chunks[0].k)
+
+
+def test_without_shared_prefix_chunks_start_at_zero(make_cache, layout):
+    cache = make_cache(shared_prefix=False)
+    found = cache.lookup(layout)
+    assert all(kv.start == 0 for kv in found.chunks)
+    assert cache.keys(layout)[1] != make_cache().keys(layout)[1]

@@ -1,0 +1,96 @@
+"""RAG requests with ``documents`` through the HTTP API: chunk KVs stored, then reused."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from blendcache.config import BlendConfig
+from blendcache.middleware.app import create_app
+
+pytestmark = pytest.mark.model
+
+DOCS = ["The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",
+        {"id": "fuji", "text": "Mount Fuji is the highest mountain in Japan."}]
+
+
+def ask(**extra):
+    return {"model": "SmolLM2-135M-Instruct", "max_tokens": 12, "documents": DOCS,
+            "messages": [{"role": "user", "content": "When was the Eiffel Tower completed?"}],
+            **extra}
+
+
+def test_documents_are_reused_on_the_second_request(client):
+    first = client.post("/v1/chat/completions", json=ask())
+    assert first.status_code == 200, first.text
+    assert first.headers["x-blendcache-cache"] == "miss"
+    assert first.json()["blendcache"]["chunks_reused"] == 0
+    second = client.post("/v1/chat/completions", json=ask())
+    info = second.json()["blendcache"]
+    assert second.headers["x-blendcache-cache"] == "blend"
+    assert (info["chunks_reused"], info["chunks_total"]) == (2, 2)
+    assert info["recompute_ratio"] == 0.15
+    assert info["ttft_ms"] > 0
+    assert 0 < info["tokens_recomputed"] < 40
+
+
+def test_ratio_one_answers_like_a_full_prefill(engine, make_settings):
+    def answer(settings, **extra):
+        with TestClient(create_app(settings, engine=engine)) as c:
+            return c.post("/v1/chat/completions", json=ask(**extra)).json()
+
+    plain = answer(make_settings(blend=BlendConfig(enabled=False)))
+    assert "blendcache" not in plain or "chunks_total" not in plain["blendcache"]
+    fused = answer(make_settings(), blendcache={"recompute_ratio": 1.0})
+    assert fused["blendcache"]["recompute_ratio"] == 1.0
+    assert fused["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
+
+
+def test_streamed_blend_response_carries_the_header(client):
+    client.post("/v1/chat/completions", json=ask())
+    with client.stream("POST", "/v1/chat/completions", json=ask(stream=True)) as r:
+        assert r.headers["x-blendcache-cache"] == "blend"
+        assert any("[DONE]" in line for line in r.iter_lines())
+
+
+@pytest.mark.parametrize("documents", [[{"text": 3}], [{"id": "x"}], "not a list",
+                                       [{"text": "a", "extra": 1}]])
+def test_bad_documents_are_400(client, documents):
+    r = client.post("/v1/chat/completions", json=ask(documents=documents))
+    assert r.status_code == 400
+    assert r.json()["error"]["param"].startswith("documents")
+
+
+def test_bad_recompute_ratio_is_400(client):
+    r = client.post("/v1/chat/completions", json=ask(blendcache={"recompute_ratio": 2}))
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "blendcache.recompute_ratio"
+
+
+class BrokenTier:
+    """A tier whose backing store has failed (as a full disk or a dead Redis would)."""
+
+    name = "broken"
+
+    def __init__(self):
+        from blendcache.storage.blobs.base import TierStats
+
+        self.stats = TierStats()
+
+    def get_many(self, keys):
+        from blendcache.errors import StorageError
+
+        raise StorageError("disk is gone")
+
+
+def test_a_failing_chunk_cache_degrades_to_a_plain_model_call(engine, make_settings):
+    settings = make_settings(blend=BlendConfig(enabled=False))
+    with TestClient(create_app(settings, engine=engine)) as c:
+        plain = c.post("/v1/chat/completions", json=ask()).json()
+    app = create_app(make_settings(), engine=engine)
+    pipeline = app.state.pipeline
+    pipeline.chunk_cache.tiers = [BrokenTier()]
+    with TestClient(app) as c:
+        r = c.post("/v1/chat/completions", json=ask())
+    assert r.status_code == 200
+    assert r.headers["x-blendcache-cache"] == "miss"
+    assert r.json()["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
+    assert pipeline.metrics["cache_failures_chunk"] == 1

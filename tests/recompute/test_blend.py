@@ -1,0 +1,111 @@
+"""Chunk fusion on the real model: exactness at ratio 1, RoPE re-alignment, selection."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from blendcache.kernels import dispatch
+from blendcache.recompute.blend import BlendOptions, blend, rope_inv_freq
+from blendcache.recompute.generate import prefill
+from blendcache.recompute.prefill import build_layout, format_document, prefill_kv
+from blendcache.recompute.select import Selection, schedule, select_chunk_tokens
+from blendcache.storage.kvcodec import KV
+
+DOCS = [
+    "The Eiffel Tower was completed in 1889 for the World's Fair in Paris, France.",
+    "Mount Fuji is the highest mountain in Japan, at 3,776 metres above sea level.",
+    "The Great Barrier Reef lies off the coast of Queensland in north-east Australia.",
+]
+QUESTION = [{"role": "user", "content": "When was the Eiffel Tower completed?"}]
+
+
+def kl(logits, reference):
+    return F.kl_div(logits.log_softmax(-1), reference.log_softmax(-1), log_target=True,
+                    reduction="sum").item()
+
+
+@pytest.fixture(scope="module")
+def case(engine):
+    layout = build_layout(engine, QUESTION, [format_document(d) for d in DOCS])
+    prefix = prefill_kv(engine, layout.prefix)
+    chunks = [prefill_kv(engine, c, after=prefix) for c in layout.chunks]
+    return layout, prefix, chunks, prefill(engine, layout.ids)
+
+
+@pytest.mark.model
+def test_layout_pieces_concatenate_to_the_chat_prompt(engine, case):
+    layout = case[0]
+    text = engine.tokenizer.decode(layout.ids)
+    assert text.startswith("<|im_start|>system")
+    assert text.index(DOCS[0]) < text.index(DOCS[2]) < text.index("When was the Eiffel")
+    assert text.endswith("<|im_start|>assistant\n")
+    assert layout.chunk_starts[0] == len(layout.prefix)
+
+
+@pytest.mark.model
+def test_ratio_one_reproduces_full_prefill(engine, case):
+    layout, prefix, chunks, full = case
+    out, stats = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=1.0))
+    torch.testing.assert_close(out.logits, full.logits, atol=2e-4, rtol=1e-4)
+    assert stats.recomputed_tokens == stats.chunk_tokens
+    for li in (0, 15, 29):  # every layer's cache equals the full prefill's
+        torch.testing.assert_close(out.cache.layers[li].keys, full.cache.layers[li].keys,
+                                   atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.model
+def test_ratio_zero_is_naive_reuse_and_selection_recovers_fidelity(engine, case):
+    layout, prefix, chunks, full = case
+    naive, st0 = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=0.0))
+    assert st0.recomputed_tokens == 0
+    # the first chunk after the exact prefix is exact, so naive reuse is only slightly off here
+    assert kl(naive.logits, full.logits) > 1e-5
+    half, st5 = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=0.5))
+    assert st5.recomputed_tokens == -(-st5.chunk_tokens // 2)
+    assert kl(half.logits, full.logits) < kl(naive.logits, full.logits)
+
+
+@pytest.mark.model
+def test_rope_realignment_moves_a_chunk_exactly(engine, case):
+    """A chunk stored as if prefilled 37 positions later is rotated back: KL ~ 0. Without the
+    re-rotation the first token's distribution is clearly off."""
+    layout, prefix, _, full = case
+    inv_freq = rope_inv_freq(engine)
+    one = build_layout(engine, QUESTION, [format_document(DOCS[0])])
+    exact = prefill_kv(engine, one.chunks[0], after=prefix)
+    moved = KV(dispatch.rope_realign(exact.k, 37, inv_freq), exact.v, exact.start + 37)
+    reference = prefill(engine, one.ids).logits
+    out, _ = blend(engine, one, prefix, [moved], BlendOptions(recompute_ratio=0.0))
+    assert kl(out.logits, reference) < 1e-5
+    wrong = KV(moved.k, moved.v, exact.start)  # claims the wrong stored position
+    bad, _ = blend(engine, one, prefix, [wrong], BlendOptions(recompute_ratio=0.0))
+    assert kl(bad.logits, reference) > 100 * max(kl(out.logits, reference), 1e-7)
+
+
+def test_selection_picks_planted_high_deviation_tokens():
+    g = torch.Generator().manual_seed(0)
+    k_old = torch.randn(3, 50, 16, generator=g)
+    v_old = torch.randn(3, 50, 16, generator=g)
+    k_new, v_new = k_old + 0.01 * torch.randn(3, 50, 16, generator=g), v_old.clone()
+    planted = torch.tensor([4, 17, 31, 49])
+    k_new[:, planted] += 5.0
+    got = select_chunk_tokens(Selection(0.08), k_new=k_new, k_old=k_old, v_new=v_new,
+                              v_old=v_old, keep=4)
+    assert got.tolist() == planted.tolist()
+    rand = select_chunk_tokens(Selection(0.08, method="random", seed=1), k_new=k_new,
+                               k_old=k_old, v_new=v_new, v_old=v_old, keep=4)
+    assert len(rand) == 4 and rand.tolist() == sorted(rand.tolist())
+
+
+def test_gradual_filtering_schedule():
+    assert schedule(0.15, 1) == [0.15]
+    assert schedule(0.15, 3) == [0.6, 0.3, 0.15]
+    assert schedule(0.6, 2) == [1.0, 0.6]
+
+
+@pytest.mark.model
+def test_exact_prefix_reuse_matches_full_prefill(engine, case):
+    layout, prefix, _, full = case
+    out = prefill(engine, layout.ids, after=prefix)
+    torch.testing.assert_close(out.logits, full.logits, atol=2e-4, rtol=1e-4)
+    assert out.prompt_tokens == len(layout.ids)
