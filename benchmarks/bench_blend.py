@@ -29,6 +29,7 @@ from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
 from blendcache.recompute.model import Engine
 from blendcache.recompute.prefill import PromptLayout, build_layout, format_document
+from blendcache.storage.blobs.disk import DiskTier
 from blendcache.storage.blobs.memory import MemoryTier
 
 Method = Callable[[Engine, ChunkCache, PromptLayout], Prefilled]
@@ -61,6 +62,15 @@ def _prefix_cache(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Pr
     pkey, _ = cache.keys(layout)
     prefix = cache.tiers[0].get_many([pkey])[pkey]
     return prefill(engine, layout.ids, after=prefix)
+
+
+def _from_tier(tier, options: BlendOptions) -> Method:
+    """Fusion with the chunk KVs read from ``tier`` (e.g. an int8 disk tier) instead of memory."""
+    def run(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Prefilled:
+        pkey, ckeys = cache.keys(layout)
+        got = tier.get_many([pkey, *ckeys])
+        return blend(engine, layout, got[pkey], [got[k] for k in ckeys], options)[0]
+    return run
 
 
 def methods(ratios: list[float], *, check_layers: tuple[int, ...]) -> dict[str, Method]:
@@ -97,9 +107,17 @@ def _measure(engine: Engine, method: Method, cache: ChunkCache, layout: PromptLa
 
 def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
                     max_new_tokens: int = 24, check_layers: tuple[int, ...] = (1,),
-                    shared_prefix: bool = True, log=print) -> dict:
+                    shared_prefix: bool = True, disk_dir: str | None = None, log=print) -> dict:
+    """Every method on every sample. With ``disk_dir``, two more methods read the chunk KVs
+    from disk tiers there: ``cacheblend_r0.15_disk`` (fp32) and ``cacheblend_r0.15_int8``."""
     table = methods(ratios, check_layers=check_layers)
     cache = ChunkCache(engine, tiers=[MemoryTier(8 << 30)], shared_prefix=shared_prefix)
+    disks = []
+    if disk_dir is not None:
+        options = BlendOptions(recompute_ratio=0.15, check_layers=check_layers)
+        for codec, name in (("none", "cacheblend_r0.15_disk"), ("int8", "cacheblend_r0.15_int8")):
+            disks.append(DiskTier(Path(disk_dir) / codec, 1 << 40, codec=codec))
+            table[name] = _from_tier(disks[-1], options)
     per: dict[str, dict[str, list[float]]] = {
         name: {"ttft": [], "speedup": [], "f1": [], "agree": [], "kl": []} for name in table}
     prompt_tokens = []
@@ -107,6 +125,9 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
     _measure(engine, _full_prefill, cache, layouts[0], 1)  # warm-up, not recorded
     for i, (sample, layout) in enumerate(zip(samples, layouts)):
         cache.lookup(layout)  # store this sample's chunks: every method below finds them warm
+        pkey, ckeys = cache.keys(layout)
+        for disk in disks:
+            disk.put_many(cache.tiers[0].get_many([pkey, *ckeys]))
         prompt_tokens.append(len(layout.ids))
         runs = {name: _measure(engine, m, cache, layout, max_new_tokens) for name, m in table.items()}
         ref = runs["full_prefill"]
@@ -121,6 +142,9 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
         log(f"[{i + 1}/{len(samples)}] {len(layout.ids)} tokens: " + ", ".join(
             f"{n} {per[n]['ttft'][-1]:.0f}ms" for n in ("full_prefill", *list(table)[3:4])))
         cache.tiers[0].delete_many(cache.tiers[0].keys())  # keep memory bounded
+    for disk in disks:
+        log(f"disk tier {disk.codec}: {disk.stats.bytes / max(disk.stats.entries, 1) / 1e6:.2f} "
+            f"MB per chunk on average")
     return {
         "device": device_name(str(engine.device)),
         "model": f"{engine.spec.name} ({str(engine.spec.dtype).removeprefix('torch.')})",
@@ -184,6 +208,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--no-shared-prefix", action="store_true",
                         help="prefill chunks alone from position 0 (no shared prefix)")
+    parser.add_argument("--disk-dir", metavar="DIR",
+                        help="also measure r=0.15 with chunk KVs read from disk tiers here, "
+                             "fp32 and int8 (cacheblend_r0.15_disk, cacheblend_r0.15_int8)")
     parser.add_argument("--json", metavar="OUT", help="write the result JSON here")
     parser.add_argument("--plot", metavar="OUT.png", help="speed-up vs KL scatter plot")
 
@@ -194,7 +221,8 @@ def run(args: argparse.Namespace, engine: Engine) -> dict:
         engine, samples, ratios=[float(r) for r in args.ratios.split(",") if r],
         max_new_tokens=args.max_new_tokens,
         check_layers=tuple(int(x) for x in args.check_layers.split(",") if x),
-        shared_prefix=not args.no_shared_prefix, log=lambda s: print(s, file=sys.stderr))
+        shared_prefix=not args.no_shared_prefix, disk_dir=args.disk_dir,
+        log=lambda s: print(s, file=sys.stderr))
     print(f"git {git_revision()}")
     print(format_table(result))
     if args.json:

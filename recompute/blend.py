@@ -134,7 +134,7 @@ def blend(
                 v_new=v[:, is_chunk], v_old=fused.v[li][:, cand], keep=keep)
             dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)
             rows = torch.cat([picked, torch.nonzero(~is_chunk).flatten()])
-            pos, h, q = pos[rows], h[:, rows], q[:, :, rows]
+            pos, h, q = pos[rows], dispatch.gather_rows(h, rows), dispatch.gather_rows(q, rows)
         else:
             dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)
         h = _finish_layer(layer, h, q, pos, fused, li)

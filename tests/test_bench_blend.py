@@ -1,0 +1,46 @@
+"""The chunk-fusion benchmark end to end on two short samples (shape of its JSON, sanity)."""
+
+import json
+
+import pytest
+
+from blendcache.benchmarks import bench_blend
+from blendcache.benchmarks._common import best_f1, normalize_answer
+
+pytestmark = pytest.mark.model
+
+SAMPLES = [
+    {"question": "Who built the tower?", "answers": ["Gustave Eiffel"],
+     "ctxs": [{"title": "Tower", "text": "The tower was built by Gustave Eiffel's company."},
+              {"title": "Fuji", "text": "Mount Fuji is a volcano in Japan."}]},
+    {"question": "Where is Mount Fuji?", "answers": ["Japan"],
+     "ctxs": [{"title": "Fuji", "text": "Mount Fuji is a volcano in Japan."},
+              {"title": "Tower", "text": "The tower was built by Gustave Eiffel's company."}]},
+]
+
+
+def test_squad_f1():
+    assert normalize_answer("The  Eiffel, Tower!") == "eiffel tower"
+    assert best_f1("in Japan", ["Japan", "Tokyo"]) == pytest.approx(2 / 3)
+    assert best_f1("nothing", ["Japan"]) == 0.0
+
+
+def test_bench_runs_every_method(engine, tmp_path):
+    data = tmp_path / "rag.jsonl"
+    data.write_text("\n".join(json.dumps(s) for s in SAMPLES))
+    samples = bench_blend.load_samples(data)
+    result = bench_blend.run_blend_bench(engine, samples, ratios=[0.5], max_new_tokens=4,
+                                         disk_dir=str(tmp_path / "kv"), log=lambda _: None)
+    assert set(result) == {"device", "model", "samples", "prompt_tokens_p50", "methods"}
+    assert list(result["methods"]) == [
+        "full_prefill", "prefix_cache", "full_reuse", "cacheblend_r0.5", "random_r0.15",
+        "cacheblend_r0.15_disk", "cacheblend_r0.15_int8"]
+    for name, m in result["methods"].items():
+        assert set(m) == {"ttft_ms_p50", "ttft_ms_p90", "speedup", "f1", "agreement",
+                          "kl_first_token"}
+        assert m["ttft_ms_p50"] > 0 and m["kl_first_token"] >= 0
+    full = result["methods"]["full_prefill"]
+    assert full["agreement"] == 1.0 and full["kl_first_token"] == 0.0
+    assert result["methods"]["prefix_cache"]["kl_first_token"] < 1e-6
+    assert result["samples"] == 2
+    assert "full_prefill" in bench_blend.format_table(result)
