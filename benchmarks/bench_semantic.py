@@ -1,0 +1,246 @@
+"""Semantic-cache quality and lookup latency: blendcache vs one uniform threshold vs GPTCache.
+
+Protocol: every distinct ``a`` of the pair file is cached once (one namespace; an ``a`` shared
+by several pairs is one entry), then every ``b`` is looked up. A hit is *true* only when it
+returns the pair's own ``a`` and the pair is labelled same-answer; every other hit is *false*.
+precision = true / (true + false); recall = true / same-answer pairs; false_hit_rate = false
+hits / lookups (per pair category: over that category's lookups). All systems share the same
+embeddings (all-MiniLM-L6-v2). Latency: the query embedding (uncached, one query at a time) and
+the HNSW search over ``scale_n`` vectors (random unit vectors plus the real entries).
+
+    python benchmarks/bench_semantic.py --pairs ../shared/data/semantic/fow_cache/pairs.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from blendcache.config import SemanticConfig
+from blendcache.index.calibrate import LabelledPair, load_pairs
+from blendcache.index.embedder import Embedder
+from blendcache.index.hnsw import make_index
+from blendcache.index.semantic_cache import SemanticCache
+from blendcache.storage.semantic_store import SemanticStore
+
+UNIFORM_THRESHOLD = 0.9
+GPTCACHE_THRESHOLD = 0.8  # GPTCache's default (its own 0-1 scale: cosine 0.6 here)
+
+# A system answers: for each lookup text, the cached `a` text it hit, or None.
+Lookup = Callable[[Sequence[str], Sequence[str]], list[str | None]]
+
+
+def _metrics(pairs: Sequence[LabelledPair], hits: Sequence[str | None]) -> dict[str, float]:
+    true = sum(1 for p, h in zip(pairs, hits) if h is not None and h == p.a and p.same)
+    false = sum(1 for p, h in zip(pairs, hits) if h is not None) - true
+    positives = sum(1 for p in pairs if p.same)
+    precision = true / (true + false) if true + false else 0.0
+    recall = true / positives if positives else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
+        "false_hit_rate": round(false / len(pairs), 4) if pairs else 0.0,
+    }
+
+
+def _per_category(pairs, hits) -> dict[str, dict[str, float]]:
+    out = {}
+    for cat in sorted({p.category or "-" for p in pairs}):
+        idx = [i for i, p in enumerate(pairs) if (p.category or "-") == cat]
+        out[cat] = _metrics([pairs[i] for i in idx], [hits[i] for i in idx])
+    return out
+
+
+def run_blendcache(cached, lookups, embedder, config: SemanticConfig) -> list[str | None]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SemanticStore(f"sqlite:///{tmp}/bench.db")
+        cache = SemanticCache(config, store=store, embedder=embedder)
+        ns = dict(tenant="bench", category=config.default_category, model="bench")
+        for text in cached:
+            cache.store(text, text, **ns)
+        hits = [cache.lookup(q, **ns) for q in lookups]
+        store.engine.dispose()
+        return [h.cached_query if h else None for h in hits]
+
+
+def run_uniform(cached, lookups, vec_cached, vec_lookups, threshold) -> list[str | None]:
+    sims = vec_lookups @ vec_cached.T  # (L, C)
+    best = sims.argmax(axis=1)
+    return [
+        cached[j] if sims[i, j] >= threshold else None for i, j in enumerate(best.tolist())
+    ]
+
+
+def run_gptcache(cached, lookups, embedder, threshold=GPTCACHE_THRESHOLD) -> list[str | None]:
+    """GPTCache 0.1.44 as its README sets up a similar cache: sqlite + faiss, distance eval."""
+    from gptcache import Cache, Config
+    from gptcache.adapter.api import get, put
+    from gptcache.manager import CacheBase, VectorBase, get_data_manager
+    from gptcache.processor.pre import get_prompt
+    from gptcache.similarity_evaluation.distance import SearchDistanceEvaluation
+
+    # NOTE: GPTCache flushes its faiss file at interpreter exit; the folder must outlive that,
+    # so its removal is registered first (atexit runs last-registered first).
+    tmp = tempfile.mkdtemp(prefix="gptcache-")
+    atexit.register(shutil.rmtree, tmp, True)
+    data_manager = get_data_manager(
+        CacheBase("sqlite", sql_url=f"sqlite:///{tmp}/gptcache.db"),
+        VectorBase("faiss", dimension=embedder.dim, index_path=f"{tmp}/faiss.index"),
+        max_size=len(cached) + 1000,  # NOTE: its default keeps only 1,000 entries
+    )
+    cache = Cache()
+    cache.init(
+        pre_embedding_func=get_prompt,
+        embedding_func=lambda text, **_: embedder.embed([text])[0],
+        data_manager=data_manager,
+        similarity_evaluation=SearchDistanceEvaluation(),
+        config=Config(similarity_threshold=threshold),
+    )
+    for text in cached:
+        put(text, text, cache_obj=cache)
+    hits = [get(q, cache_obj=cache) for q in lookups]
+    return hits
+
+
+def measure_latency(lookups, embedder, *, scale_n, vec_cached, backend, top_k, seed=0) -> dict:
+    embed_ms = []
+    for text in lookups:
+        start = time.perf_counter()
+        embedder.embed([text], use_cache=False)
+        embed_ms.append((time.perf_counter() - start) * 1000.0)
+    rng = np.random.default_rng(seed)
+    n_random = max(scale_n - len(vec_cached), 0)
+    noise = rng.standard_normal((n_random, embedder.dim)).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    index = make_index(backend, embedder.dim, capacity=scale_n)
+    index.add(np.arange(n_random, dtype=np.int64), noise)
+    index.add(np.arange(n_random, n_random + len(vec_cached), dtype=np.int64), vec_cached)
+    vec_lookups = embedder.embed(list(lookups))
+    for vec in vec_lookups[:20]:  # warm up
+        index.search(vec, top_k)
+    search_ms = []
+    for vec in vec_lookups:
+        start = time.perf_counter()
+        index.search(vec, top_k)
+        search_ms.append((time.perf_counter() - start) * 1000.0)
+    return {
+        "lookup_ms": {
+            "embed_p50": round(float(np.percentile(embed_ms, 50)), 3),
+            "search_p50": round(float(np.percentile(search_ms, 50)), 4),
+            "search_p99": round(float(np.percentile(search_ms, 99)), 4),
+        },
+        "index_size": len(index),
+    }
+
+
+def run_semantic_bench(
+    pairs_path: str | Path,
+    *,
+    settings_semantic: SemanticConfig | None = None,
+    json_out: str | Path | None = None,
+    scale_n: int = 100_000,
+    embedder: Embedder | None = None,
+    systems: Sequence[str] = ("blendcache", "uniform_threshold", "gptcache"),
+    exclude_identical: bool = False,
+) -> dict:
+    """Run the protocol of the module docstring; the summary dict (also written to json_out)."""
+    config = settings_semantic or SemanticConfig()
+    pairs = load_pairs(pairs_path)
+    if exclude_identical:
+        # NOTE: in fow_cache 31 lookups `b` are word for word the `a` of another pair; the
+        # protocol counts serving that identical query's answer as a false hit.
+        cached_texts = {p.a for p in pairs}
+        pairs = [p for p in pairs if p.b == p.a or p.b not in cached_texts]
+    embedder = embedder or Embedder(config.embedder)
+    cached = list(dict.fromkeys(p.a for p in pairs))
+    lookups = [p.b for p in pairs]
+    vec_cached = embedder.embed(cached)  # (C, dim)
+    vec_lookups = embedder.embed(lookups)  # (L, dim)
+    hits: dict[str, list[str | None]] = {}
+    for name in systems:
+        if name == "blendcache":
+            hits[name] = run_blendcache(cached, lookups, embedder, config)
+        elif name == "uniform_threshold":
+            hits[name] = run_uniform(cached, lookups, vec_cached, vec_lookups, UNIFORM_THRESHOLD)
+        elif name == "gptcache":
+            hits[name] = run_gptcache(cached, lookups, embedder)
+        else:
+            raise ValueError(f"unknown system {name!r}")
+    summary = {
+        "pairs": len(pairs),
+        "systems": {name: _metrics(pairs, h) for name, h in hits.items()},
+        "per_category": {name: _per_category(pairs, h) for name, h in hits.items()},
+        **measure_latency(
+            lookups, embedder, scale_n=scale_n, vec_cached=vec_cached,
+            backend=config.backend, top_k=config.top_k,
+        ),
+    }
+    if json_out is not None:
+        Path(json_out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def print_table(summary: dict) -> None:
+    print(f"pairs: {summary['pairs']}   {_environment()}")
+    print(f"{'system':<20}{'precision':>10}{'recall':>9}{'f1':>8}{'false_hit':>11}")
+    for name, m in summary["systems"].items():
+        print(f"{name:<20}{m['precision']:>10.3f}{m['recall']:>9.3f}{m['f1']:>8.3f}"
+              f"{m['false_hit_rate']:>11.3f}")
+    cats = sorted({c for per in summary["per_category"].values() for c in per})
+    print("\nfalse-hit rate per pair category (recall for paraphrase / near_repeat)")
+    print(f"{'category':<14}" + "".join(f"{n:>20}" for n in summary["per_category"]))
+    for cat in cats:
+        row = []
+        for per in summary["per_category"].values():
+            m = per.get(cat, {})
+            row.append(f"fh {m.get('false_hit_rate', 0):.3f} r {m.get('recall', 0):.3f}")
+        print(f"{cat:<14}" + "".join(f"{r:>20}" for r in row))
+    lat = summary["lookup_ms"]
+    print(f"\nlookup at {summary['index_size']:,} entries: embed p50 {lat['embed_p50']:.2f} ms, "
+          f"search p50 {lat['search_p50']:.3f} ms, p99 {lat['search_p99']:.3f} ms")
+
+
+def _environment() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
+            cwd=Path(__file__).parent,
+        ).stdout.strip() or "uncommitted"
+    except OSError:
+        rev = "unknown"
+    return f"device: {platform.processor() or platform.machine()} cpu, fp32, git {rev}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", required=True, help="JSONL of labelled query pairs")
+    parser.add_argument("--json", dest="json_out", help="write the summary JSON here")
+    parser.add_argument("--scale-n", type=int, default=100_000, help="entries for latency")
+    parser.add_argument("--backend", default=None, help="hnswlib | faiss | faiss-flat")
+    parser.add_argument(
+        "--exclude-identical", action="store_true",
+        help="drop lookups that are word for word another pair's cached query",
+    )
+    args = parser.parse_args(argv)
+    config = SemanticConfig(backend=args.backend) if args.backend else None
+    summary = run_semantic_bench(
+        args.pairs, settings_semantic=config, json_out=args.json_out, scale_n=args.scale_n,
+        exclude_identical=args.exclude_identical,
+    )
+    print_table(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

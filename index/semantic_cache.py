@@ -1,0 +1,312 @@
+"""The category-aware semantic answer cache: embed -> search -> check -> respond.
+
+One in-memory vector index per namespace (tenant, category, model); answers and metadata live in
+the database (``storage.semantic_store``) and the indexes are rebuilt from it at start-up. A hit
+must pass the category's threshold, its TTL, the context match of context-sensitive categories
+and the verifier (Category-Aware Semantic Caching for Heterogeneous LLM Workloads, 2025).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from blendcache.config import CategoryConfig, SemanticConfig
+from blendcache.index.hnsw import VectorIndex, make_index
+from blendcache.index.policy import CategoryPolicy, UsageRecord, eviction_order
+from blendcache.index.verifier import REASONS, Verifier
+from blendcache.storage.semantic_store import NewSemanticEntry, SemanticEntry, SemanticStore
+
+Namespace = tuple[str, str, str]  # (tenant, category, model)
+
+
+@dataclass(frozen=True)
+class SemanticHit:
+    """A cached answer served for a query."""
+
+    entry_id: int
+    response: Any  # the JSON value given to store()
+    similarity: float
+    category: str
+    cached_query: str
+
+
+@dataclass(frozen=True)
+class SemanticStats:
+    """Counters since start-up, and the live entries of each namespace."""
+
+    lookups: int
+    hits: int
+    misses: int
+    rejections: dict[str, int]  # verifier rejections per reason
+    entries: dict[Namespace, int]
+    embed_ms_p50: float | None
+    search_ms_p50: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lookups": self.lookups, "hits": self.hits, "misses": self.misses,
+            "rejections": dict(self.rejections),
+            "entries": {"/".join(ns): n for ns, n in self.entries.items()},
+            "embed_ms_p50": self.embed_ms_p50, "search_ms_p50": self.search_ms_p50,
+        }
+
+
+@dataclass
+class _Meta:
+    """What lookups and eviction need of an entry without a database round trip."""
+
+    query: str
+    context_fingerprint: str | None
+    created: float
+    expires: float | None
+    hits: int = 0
+    last_hit: float | None = None
+
+
+@dataclass
+class _Space:
+    index: VectorIndex
+    meta: dict[int, _Meta] = field(default_factory=dict)
+
+
+class SemanticCache:
+    """Semantic answer cache over a :class:`SemanticStore`; safe to call from several threads."""
+
+    def __init__(
+        self,
+        config: SemanticConfig,
+        *,
+        store: SemanticStore,
+        embedder,
+        clock: Callable[[], float] = time.time,
+        verifier: Verifier | None = None,
+        timing_window: int = 1024,
+    ):
+        self.config = config
+        self._store = store
+        self.embedder = embedder
+        self.clock = clock
+        self.policy = CategoryPolicy(config, embed=embedder.embed)
+        if verifier is None and config.verify:
+            verifier = Verifier(vocabulary=getattr(embedder, "vocabulary", None))
+        self.verifier = verifier if config.verify else None
+        self.embed_ms: deque[float] = deque(maxlen=timing_window)
+        self.search_ms: deque[float] = deque(maxlen=timing_window)
+        self._spaces: dict[Namespace, _Space] = {}
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.RLock()
+        self._rebuild_from_store()
+
+    # ------------------------------------------------------------------ public API
+
+    def choose_category(self, query: str, requested: str | None = None) -> str:
+        """The category for ``query``: ``requested`` (validated), else by prototype or default."""
+        if requested is not None or not self.policy.needs_embedding:
+            return self.policy.choose(requested)
+        return self.policy.choose(None, self._embed(query))
+
+    def lookup(
+        self,
+        query: str,
+        *,
+        tenant: str,
+        category: str,
+        model: str,
+        context_fingerprint: str | None = None,
+    ) -> SemanticHit | None:
+        """The cached answer for ``query`` in its namespace, or None."""
+        policy = self.policy.get(category)
+        vec = self._embed(query)
+        with self._lock:
+            self._counts["lookups"] += 1
+            space = self._spaces.get((tenant, category, model))
+            found = self._best(space, query, vec, policy, context_fingerprint) if space else None
+            if found is None:
+                self._counts["misses"] += 1
+                return None
+            entry_id, similarity = found
+            now = self.clock()
+            meta = space.meta[entry_id]
+            meta.hits += 1
+            meta.last_hit = now
+            self._store.touch(entry_id, now=now)
+            entry = self._store.get_many([entry_id]).get(entry_id)
+            if entry is None:  # deleted behind our back (another replica)
+                self._drop(space, [entry_id])
+                self._counts["misses"] += 1
+                return None
+            self._counts["hits"] += 1
+            return SemanticHit(
+                entry_id=entry_id, response=json.loads(entry.response),
+                similarity=similarity, category=category, cached_query=entry.query,
+            )
+
+    def store(
+        self,
+        query: str,
+        response: Any,
+        *,
+        tenant: str,
+        category: str,
+        model: str,
+        context_fingerprint: str | None = None,
+    ) -> int:
+        """Cache ``response`` (any JSON value) for ``query``; evicts past the quota. Its id."""
+        policy = self.policy.get(category)
+        vec = self._embed(query)
+        payload = json.dumps(response)
+        with self._lock:
+            now = self.clock()
+            expires = None if math.isinf(policy.ttl_s) else now + policy.ttl_s
+            space = self._space((tenant, category, model))
+            self._expire_space(space, now)
+            over = len(space.meta) + 1 - policy.max_entries
+            if over > 0:
+                self._evict(space, over, policy)
+            (entry_id,) = self._store.insert([NewSemanticEntry(
+                tenant=tenant, category=category, model=model, query=query, embedding=vec,
+                response=payload, created=now, expires=expires,
+                context_fingerprint=context_fingerprint,
+            )])
+            space.index.add(np.asarray([entry_id]), vec[None, :])
+            space.meta[entry_id] = _Meta(query, context_fingerprint, now, expires)
+            return entry_id
+
+    def expire(self) -> int:
+        """Remove every expired entry (index and database); how many."""
+        with self._lock:
+            now = self.clock()
+            expired = self._store.expired(now)
+            by_space: dict[Namespace, list[int]] = {}
+            for entry in expired:
+                by_space.setdefault(entry.namespace, []).append(entry.id)
+            for ns, ids in by_space.items():
+                space = self._spaces.get(ns)
+                if space is not None:
+                    for id_ in ids:
+                        space.meta.pop(id_, None)
+                        space.index.mark_deleted(id_)
+            self._store.delete_many([e.id for e in expired])
+            return len(expired)
+
+    def delete(self, entry_ids: list[int]) -> int:
+        """Forget ``entry_ids`` everywhere; how many rows went."""
+        with self._lock:
+            wanted = set(entry_ids)
+            for space in self._spaces.values():
+                for id_ in wanted.intersection(space.meta):
+                    space.meta.pop(id_)
+                    space.index.mark_deleted(id_)
+            return self._store.delete_many(list(wanted))
+
+    def stats(self) -> SemanticStats:
+        with self._lock:
+            rejections = (
+                self.verifier.rejection_counts() if self.verifier else dict.fromkeys(REASONS, 0)
+            )
+            return SemanticStats(
+                lookups=self._counts["lookups"], hits=self._counts["hits"],
+                misses=self._counts["misses"], rejections=rejections,
+                entries={ns: len(space.meta) for ns, space in self._spaces.items() if space.meta},
+                embed_ms_p50=_p50(self.embed_ms), search_ms_p50=_p50(self.search_ms),
+            )
+
+    # ------------------------------------------------------------------ internals
+
+    def _embed(self, query: str) -> np.ndarray:
+        start = time.perf_counter()
+        vec = self.embedder.embed([query])[0]  # (dim,)
+        self.embed_ms.append((time.perf_counter() - start) * 1000.0)
+        return vec
+
+    def _best(
+        self,
+        space: _Space,
+        query: str,
+        vec: np.ndarray,
+        policy: CategoryConfig,
+        context_fingerprint: str | None,
+    ) -> tuple[int, float] | None:
+        """The best candidate passing every check; expired candidates are removed on the way."""
+        start = time.perf_counter()
+        ids, sims = space.index.search(vec, self.config.top_k)
+        self.search_ms.append((time.perf_counter() - start) * 1000.0)
+        now = self.clock()
+        stale: list[int] = []
+        best = None
+        for id_, sim in zip(ids.tolist(), sims.tolist()):
+            if sim < policy.threshold:
+                break  # sorted best first
+            meta = space.meta[id_]
+            if meta.expires is not None and meta.expires <= now:
+                stale.append(id_)
+                continue
+            if policy.context_sensitive and meta.context_fingerprint != context_fingerprint:
+                continue
+            if self.verifier is not None:
+                verdict = self.verifier.verify(query, meta.query, similarity=sim)
+                if not verdict.accepted:
+                    continue
+            best = (id_, min(float(sim), 1.0))  # float32 rounding can exceed 1
+            break
+        if stale:
+            self._drop(space, stale)
+        return best
+
+    def _space(self, ns: Namespace) -> _Space:
+        space = self._spaces.get(ns)
+        if space is None:
+            space = _Space(index=make_index(
+                self.config.backend, self.embedder.dim, rebuild_ratio=self.config.rebuild_ratio
+            ))
+            self._spaces[ns] = space
+        return space
+
+    def _drop(self, space: _Space, ids: list[int]) -> None:
+        for id_ in ids:
+            space.meta.pop(id_, None)
+            space.index.mark_deleted(id_)
+        self._store.delete_many(ids)
+
+    def _expire_space(self, space: _Space, now: float) -> None:
+        stale = [i for i, m in space.meta.items() if m.expires is not None and m.expires <= now]
+        if stale:
+            self._drop(space, stale)
+
+    def _evict(self, space: _Space, count: int, policy: CategoryConfig) -> None:
+        usage = (UsageRecord(i, m.created, m.hits, m.last_hit) for i, m in space.meta.items())
+        self._drop(space, eviction_order(usage, policy.eviction)[:count])
+
+    def _rebuild_from_store(self) -> None:
+        """Refill the in-memory indexes from the database (entries survive restarts).
+
+        Rows of categories the config no longer has stay in the database, unindexed.
+        """
+        self._store.delete_many([e.id for e in self._store.expired(self.clock())])
+        known = set(self.policy.names)
+        for batch in self._store.all_for_rebuild():
+            grouped: dict[Namespace, list[SemanticEntry]] = {}
+            for entry in batch:
+                if entry.category in known:
+                    grouped.setdefault(entry.namespace, []).append(entry)
+            for ns, entries in grouped.items():
+                space = self._space(ns)
+                ids = np.asarray([e.id for e in entries], dtype=np.int64)
+                space.index.add(ids, np.stack([e.embedding for e in entries]))
+                for e in entries:
+                    space.meta[e.id] = _Meta(
+                        e.query, e.context_fingerprint, e.created, e.expires, e.hits, e.last_hit
+                    )
+
+
+def _p50(values) -> float | None:
+    return float(np.median(np.fromiter(values, dtype=np.float64))) if values else None

@@ -1,0 +1,187 @@
+"""Rows of the semantic cache: one per cached answer, with the query embedding as float32 bytes.
+
+SQLite by default, any SQLAlchemy URL otherwise. The in-memory indexes (``index/``) are rebuilt
+from these rows at start-up; SQLAlchemy errors become ``StorageError`` in :meth:`_session` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import (
+    Float, Index, Integer, LargeBinary, String, Text, delete, func, select, update,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from blendcache.errors import StorageError
+from blendcache.storage.db import Base, make_engine, make_sessionmaker
+
+
+class SemanticEntryRow(Base):
+    __tablename__ = "semantic_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(256))
+    query: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
+    context_fingerprint: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    response: Mapped[str] = mapped_column(Text)  # JSON of the answer
+    created: Mapped[float] = mapped_column(Float)
+    expires: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: never
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    last_hit: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (
+        Index("ix_semantic_namespace", "tenant", "category", "model"),
+        Index("ix_semantic_expires", "expires"),
+    )
+
+
+@dataclass(frozen=True)
+class NewSemanticEntry:
+    """What the cache writes; the store assigns the id."""
+
+    tenant: str
+    category: str
+    model: str
+    query: str
+    embedding: np.ndarray  # (dim,) float32
+    response: str  # JSON text
+    created: float
+    expires: float | None
+    context_fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class SemanticEntry:
+    """One stored entry as read back."""
+
+    id: int
+    tenant: str
+    category: str
+    model: str
+    query: str
+    embedding: np.ndarray  # (dim,) float32
+    context_fingerprint: str | None
+    response: str
+    created: float
+    expires: float | None
+    hits: int
+    last_hit: float | None
+
+    @property
+    def namespace(self) -> tuple[str, str, str]:
+        return (self.tenant, self.category, self.model)
+
+
+def _to_entry(row: SemanticEntryRow) -> SemanticEntry:
+    return SemanticEntry(
+        id=row.id, tenant=row.tenant, category=row.category, model=row.model, query=row.query,
+        embedding=np.frombuffer(row.embedding, dtype="<f4").copy(),
+        context_fingerprint=row.context_fingerprint, response=row.response,
+        created=row.created, expires=row.expires, hits=row.hits or 0, last_hit=row.last_hit,
+    )
+
+
+class SemanticStore:
+    """Batched access to ``semantic_entries``. Pass an engine or a database URL (a file, not
+    ``:memory:``: SQLAlchemy gives each thread its own in-memory database)."""
+
+    def __init__(self, engine: Engine | str):
+        self.engine = make_engine(engine) if isinstance(engine, str) else engine
+        self._sessions = make_sessionmaker(self.engine)
+        with self._session():
+            SemanticEntryRow.__table__.create(self.engine, checkfirst=True)
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A committed session; the one place SQLAlchemy errors turn into StorageError."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"semantic store: {exc}") from exc
+
+    def insert(self, entries: Sequence[NewSemanticEntry]) -> list[int]:
+        """Insert ``entries`` in one transaction; their new ids, in order."""
+        rows = [
+            SemanticEntryRow(
+                tenant=e.tenant, category=e.category, model=e.model, query=e.query,
+                embedding=np.asarray(e.embedding, dtype="<f4").tobytes(),
+                context_fingerprint=e.context_fingerprint, response=e.response,
+                created=e.created, expires=e.expires, hits=0, last_hit=None,
+            )
+            for e in entries
+        ]
+        with self._session() as session:
+            session.add_all(rows)
+            session.flush()
+            return [row.id for row in rows]
+
+    def get_many(self, ids: Sequence[int]) -> dict[int, SemanticEntry]:
+        """The entries of ``ids`` that exist, by id."""
+        if not ids:
+            return {}
+        with self._session() as session:
+            rows = session.scalars(
+                select(SemanticEntryRow).where(SemanticEntryRow.id.in_(list(ids)))
+            )
+            return {row.id: _to_entry(row) for row in rows}
+
+    def touch(self, id_: int, *, now: float) -> None:
+        """Count one hit on ``id_`` at time ``now``."""
+        with self._session() as session:
+            session.execute(
+                update(SemanticEntryRow)
+                .where(SemanticEntryRow.id == id_)
+                .values(hits=SemanticEntryRow.hits + 1, last_hit=now)
+            )
+
+    def delete_many(self, ids: Sequence[int]) -> int:
+        """Delete ``ids``; the number of rows removed."""
+        if not ids:
+            return 0
+        with self._session() as session:
+            result = session.execute(
+                delete(SemanticEntryRow).where(SemanticEntryRow.id.in_(list(ids)))
+            )
+            return result.rowcount or 0
+
+    def expired(self, now: float) -> list[SemanticEntry]:
+        """Entries whose ``expires`` is at or before ``now``."""
+        with self._session() as session:
+            rows = session.scalars(
+                select(SemanticEntryRow)
+                .where(SemanticEntryRow.expires.is_not(None), SemanticEntryRow.expires <= now)
+                .order_by(SemanticEntryRow.id)
+            )
+            return [_to_entry(row) for row in rows]
+
+    def all_for_rebuild(self, *, batch_size: int = 5000) -> Iterator[list[SemanticEntry]]:
+        """Every entry, in id order, as batches of ``batch_size`` (for index rebuilds)."""
+        last_id = 0
+        while True:
+            with self._session() as session:
+                rows = session.scalars(
+                    select(SemanticEntryRow)
+                    .where(SemanticEntryRow.id > last_id)
+                    .order_by(SemanticEntryRow.id)
+                    .limit(batch_size)
+                ).all()
+                batch = [_to_entry(row) for row in rows]
+            if not batch:
+                return
+            last_id = batch[-1].id
+            yield batch
+
+    def count(self) -> int:
+        """Number of stored entries."""
+        with self._session() as session:
+            return int(session.scalar(select(func.count(SemanticEntryRow.id))) or 0)
