@@ -2,6 +2,8 @@
 
     blendcache serve [--host H] [--port P] [--model PATH] [--data-dir DIR] [--config FILE]
     blendcache bench blend --data FILE [--limit N] [--ratios 0.05,0.15,0.3] [--json OUT]
+    blendcache bench semantic --pairs FILE [--json OUT]
+    blendcache calibrate --pairs FILE --target-precision P [--write CONFIG]
 
 Settings come from (lowest first) built-in defaults, the TOML ``--config`` file, environment
 variables ``BLENDCACHE_<SECTION>_<KEY>`` (e.g. ``BLENDCACHE_MODEL_PATH``), and the flags.
@@ -14,7 +16,7 @@ import logging
 import sys
 
 from blendcache.config import DEFAULT_MODEL, Settings, load_settings
-from blendcache.errors import BlendCacheError
+from blendcache.errors import BlendCacheError, ConfigError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_blend.add_arguments(blend)
     blend.set_defaults(func=_bench_blend)
+
+    semantic = bench_sub.add_parser(
+        "semantic", help="semantic cache: hit precision/recall vs a uniform threshold and GPTCache",
+        description="Insert every a, look up every b; precision, recall, F1 and false-hit rate "
+                    "of blendcache (policy + verifier), uniform_threshold and gptcache, and "
+                    "lookup latency at --scale-n entries.")
+    _common(semantic)
+    from blendcache.benchmarks import bench_semantic
+
+    bench_semantic.add_arguments(semantic)
+    semantic.set_defaults(func=_bench_semantic)
+
+    calibrate = sub.add_parser(
+        "calibrate", help="pick per-category similarity thresholds from labelled pairs",
+        description="The lowest threshold per category whose hit precision on the pairs "
+                    "(with the verifier) reaches --target-precision.")
+    _common(calibrate)
+    calibrate.add_argument("--pairs", required=True, metavar="FILE",
+                           help="JSONL of {a, b, same_answer, category?} or {text_a, text_b, label}")
+    calibrate.add_argument("--target-precision", type=float, required=True, metavar="P")
+    calibrate.add_argument("--no-verify", action="store_true", help="thresholds without verifier")
+    calibrate.add_argument("--write", metavar="CONFIG",
+                           help="write [[semantic.categories]] with these thresholds to CONFIG")
+    calibrate.set_defaults(func=_calibrate)
     return parser
 
 
@@ -87,6 +113,32 @@ def _bench_blend(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     bench_blend.run(args, load_engine(settings.model, data_dir=settings.storage.data_dir))
+    return 0
+
+
+def _bench_semantic(args: argparse.Namespace) -> int:
+    from blendcache.benchmarks import bench_semantic
+
+    bench_semantic.run(args, settings_from_args(args).semantic)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from blendcache.index.calibrate import calibrate, write_thresholds
+    from blendcache.index.embedder import Embedder
+
+    settings = settings_from_args(args)
+    if not 0.0 < args.target_precision <= 1.0:
+        raise ConfigError("--target-precision must be in (0, 1]")
+    thresholds = calibrate(args.pairs, target_precision=args.target_precision,
+                           embedder=Embedder(settings.semantic.embedder),
+                           verify=not args.no_verify,
+                           default_category=settings.semantic.default_category)
+    for name, threshold in thresholds.items():
+        print(f"{name}: threshold {threshold:.4f}")
+    if args.write:
+        write_thresholds(args.write, thresholds, base=settings.semantic.categories)
+        print(f"written to {args.write}")
     return 0
 
 

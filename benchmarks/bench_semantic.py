@@ -14,6 +14,7 @@ the HNSW search over ``scale_n`` vectors (random unit vectors plus the real entr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import atexit
 import json
 import platform
@@ -222,23 +223,35 @@ def _environment() -> str:
     return f"device: {platform.processor() or platform.machine()} cpu, fp32, git {rev}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", required=True, help="JSONL of labelled query pairs")
-    parser.add_argument("--json", dest="json_out", help="write the summary JSON here")
-    parser.add_argument("--scale-n", type=int, default=100_000, help="entries for latency")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pairs", required=True,
+                        help="JSONL of {a, b, same_answer, category?} or {text_a, text_b, label}")
+    parser.add_argument("--json", dest="json_out", metavar="OUT", help="write the summary JSON here")
+    parser.add_argument("--scale-n", type=int, default=100_000,
+                        help="index size for the latency measurement (default 100000)")
     parser.add_argument("--backend", default=None, help="hnswlib | faiss | faiss-flat")
     parser.add_argument(
         "--exclude-identical", action="store_true",
         help="drop lookups that are word for word another pair's cached query",
     )
-    args = parser.parse_args(argv)
-    config = SemanticConfig(backend=args.backend) if args.backend else None
+
+
+def run(args: argparse.Namespace, config: SemanticConfig | None = None) -> dict:
+    """The benchmark with ``config`` (thresholds as configured; default: built-in)."""
+    if args.backend:
+        config = dataclasses.replace(config or SemanticConfig(), backend=args.backend)
     summary = run_semantic_bench(
         args.pairs, settings_semantic=config, json_out=args.json_out, scale_n=args.scale_n,
         exclude_identical=args.exclude_identical,
     )
     print_table(summary)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    run(parser.parse_args(argv))
     return 0
 
 

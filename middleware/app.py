@@ -13,25 +13,28 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.config import Settings
 from blendcache.errors import BlendCacheError, RequestError, UpstreamError
+from blendcache.index.semantic_cache import SemanticCache
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.routes import chat, health, models
 from blendcache.recompute.model import Engine, load_engine
 from blendcache.storage.blobs.disk import DiskTier
 from blendcache.storage.blobs.memory import MemoryTier
 from blendcache.storage.chunk_store import ChunkStore
+from blendcache.storage.semantic_store import SemanticStore
 from blendcache.storage.db import make_engine
 
 log = logging.getLogger("blendcache.app")
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
-    """The ASGI app. ``engine`` may be passed in (tests share one loaded model)."""
+def create_app(settings: Settings, *, engine: Engine | None = None, embedder=None) -> FastAPI:
+    """The ASGI app. ``engine`` and ``embedder`` may be passed in (tests share loaded models)."""
     engine = engine or load_engine(settings.model, data_dir=settings.storage.data_dir)
     app = FastAPI(title="blendcache", version="0.1.0",
                   description="Semantic and chunk-level cache proxy for RAG (OpenAI-compatible)")
     app.state.settings = settings
-    app.state.pipeline = ChatPipeline(settings, engine=engine,
-                                      chunk_cache=build_chunk_cache(settings, engine))
+    app.state.pipeline = ChatPipeline(
+        settings, engine=engine, chunk_cache=build_chunk_cache(settings, engine),
+        semantic=build_semantic_cache(settings, embedder) if settings.semantic.enabled else None)
     for module in (chat, models, health):
         app.include_router(module.router)
     _install_error_handlers(app)
@@ -49,6 +52,15 @@ def build_chunk_cache(settings: Settings, engine: Engine) -> ChunkCache:
     ]
     store = ChunkStore(make_engine(storage.resolved_database_url()))
     return ChunkCache(engine, tiers=tiers, store=store, shared_prefix=settings.blend.shared_prefix)
+
+
+def build_semantic_cache(settings: Settings, embedder=None) -> SemanticCache:
+    """The semantic answer cache; its entries live in the settings' database."""
+    from blendcache.index.embedder import Embedder
+
+    store = SemanticStore(make_engine(settings.storage.resolved_database_url()))
+    return SemanticCache(settings.semantic, store=store,
+                         embedder=embedder or Embedder(settings.semantic.embedder))
 
 
 def error_body(message: str, error_type: str, *, param: str | None = None,

@@ -1,4 +1,4 @@
-"""The way of a chat request: parse -> (semantic lookup) -> (chunk fusion) -> model -> record.
+"""The way of a chat request: semantic lookup -> chunk fusion -> model -> store the answer.
 
 GPTCache's pipeline of small steps, each a method here. ``start`` decides how the request will
 be answered *before* any token is produced (so the cache header can go out with a streamed
@@ -8,7 +8,10 @@ failure degrades to a plain model call in exactly one place, :meth:`ChatPipeline
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +20,8 @@ from typing import Iterator
 from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.config import Settings
 from blendcache.errors import CacheError, NotFoundError
-from blendcache.middleware.schemas import ChatCompletionRequest
+from blendcache.index.semantic_cache import SemanticCache, SemanticHit
+from blendcache.middleware.schemas import BlendcacheOptions, ChatCompletionRequest
 from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
 from blendcache.recompute.model import Engine
@@ -28,10 +32,11 @@ log = logging.getLogger("blendcache.pipeline")
 
 @dataclass(frozen=True)
 class ChatJob:
-    """A validated request and who sent it."""
+    """A validated request, who sent it, and the category a header asked for."""
 
     request: ChatCompletionRequest
     tenant: str
+    category_header: str | None = None
 
 
 @dataclass
@@ -54,11 +59,23 @@ class Run:
         return self.result
 
 
+@dataclass(frozen=True)
+class _SemanticKey:
+    """Where a request's answer lives in the semantic cache."""
+
+    query: str
+    tenant: str
+    category: str
+    context_fingerprint: str | None
+
+
 class ChatPipeline:
-    def __init__(self, settings: Settings, *, engine: Engine, chunk_cache: ChunkCache | None):
+    def __init__(self, settings: Settings, *, engine: Engine, chunk_cache: ChunkCache | None,
+                 semantic: SemanticCache | None = None):
         self.settings = settings
         self.engine = engine
         self.chunk_cache = chunk_cache
+        self.semantic = semantic
         self.model_id = engine.spec.name
         self.metrics: Counter[str] = Counter()
 
@@ -82,22 +99,104 @@ class ChatPipeline:
                 f"model {req.model!r} does not exist; this server serves {self.model_id!r}",
                 param="model", code="model_not_found",
             )
+        self.metrics["requests"] += 1
+        options = req.blendcache or BlendcacheOptions()
         messages = [{"role": m.role, "content": m.text()} for m in req.messages]
         documents = [format_document(text) for _, text in req.document_texts()]
+        key = self._semantic_key(job, options, messages, documents)
+        if key is not None and options.cache == "on":
+            hit = self._semantic_lookup(key)
+            if hit is not None:
+                return self._replay(hit, messages)
         run = Run(cache_status="miss", model=self.model_id)
-        self.metrics["requests"] += 1
+        if key is not None:
+            run.info["category"] = key.category
         with self.engine.lock:
             if documents:
-                start = self._prefill_documents(messages, documents, self._ratio(req), run)
+                ratio = self._ratio(options, key)
+                start = self._prefill_documents(messages, documents, ratio, run)
             else:
                 start = prefill(self.engine, self.engine.chat_prompt_ids(messages))
         run.info["ttft_ms"] = round(start.prefill_ms, 2)
-        run._steps = self._decode(start, self.sampling(req), run)
+        run._steps = self._decode(start, self.sampling(req), run, key, options)
         return run
 
-    def _ratio(self, req: ChatCompletionRequest) -> float:
-        if req.blendcache is not None and req.blendcache.recompute_ratio is not None:
-            return req.blendcache.recompute_ratio
+    # -- semantic layer ----------------------------------------------------------------------
+
+    def _semantic_key(self, job: ChatJob, options: BlendcacheOptions, messages: list[dict],
+                      documents: list[str]) -> _SemanticKey | None:
+        if self.semantic is None or options.cache == "off":
+            return None
+        users = [m for m in messages if m["role"] == "user"]
+        if not users:
+            return None
+        query = users[-1]["content"]
+        requested = options.category or job.category_header
+        try:
+            category = self.semantic.choose_category(query, requested)
+        except CacheError as exc:
+            self._degrade("semantic", exc)
+            return None
+        return _SemanticKey(query, job.tenant, category, _context_fingerprint(messages, documents))
+
+    def _semantic_lookup(self, key: _SemanticKey) -> SemanticHit | None:
+        try:
+            hit = self.semantic.lookup(key.query, tenant=key.tenant, category=key.category,
+                                       model=self.model_id,
+                                       context_fingerprint=key.context_fingerprint)
+        except CacheError as exc:
+            self._degrade("semantic", exc)
+            return None
+        self.metrics["semantic_hits" if hit else "semantic_misses"] += 1
+        return hit
+
+    def _replay(self, hit: SemanticHit, messages: list[dict]) -> Run:
+        """Answer from the semantic cache; a streamed request gets the answer in pieces."""
+        t0 = time.perf_counter()
+        answer = hit.response
+        run = Run(cache_status="semantic-hit", model=self.model_id)
+        run.result.prompt_tokens = len(self.engine.chat_prompt_ids(messages))
+        run.result.token_ids = list(answer.get("token_ids", []))
+        run.result.finish_reason = answer.get("finish_reason", "stop")
+        run.info.update({"category": hit.category, "similarity": round(hit.similarity, 4),
+                         "ttft_ms": round((time.perf_counter() - t0) * 1e3, 2)})
+
+        def steps() -> Iterator[str]:
+            for piece in re.findall(r"\s*\S+|\s+$", answer["text"]):
+                yield piece
+            run.result.text = answer["text"]
+
+        run._steps = steps()
+        return run
+
+    def _semantic_store(self, key: _SemanticKey, options: BlendcacheOptions, run: Run) -> None:
+        result = run.result
+        if not result.text.strip():
+            return
+        answer = {"text": result.text, "finish_reason": result.finish_reason,
+                  "token_ids": result.token_ids}
+        try:
+            if options.cache == "refresh":  # replace what a lookup would have served
+                old = self.semantic.lookup(key.query, tenant=key.tenant, category=key.category,
+                                           model=self.model_id,
+                                           context_fingerprint=key.context_fingerprint)
+                if old is not None:
+                    self.semantic.delete([old.entry_id])
+            self.semantic.store(key.query, answer, tenant=key.tenant, category=key.category,
+                                model=self.model_id, context_fingerprint=key.context_fingerprint)
+        except CacheError as exc:
+            self._degrade("semantic", exc)
+
+    # -- chunk layer -------------------------------------------------------------------------
+
+    def _ratio(self, options: BlendcacheOptions, key: _SemanticKey | None) -> float:
+        """The request's ratio, else its category's, else the blend default."""
+        if options.recompute_ratio is not None:
+            return options.recompute_ratio
+        if key is not None:
+            category_ratio = self.semantic.policy.get(key.category).recompute_ratio
+            if category_ratio is not None:
+                return category_ratio
         return self.settings.blend.recompute_ratio
 
     def _prefill_documents(self, messages, documents, ratio: float, run: Run) -> Prefilled:
@@ -123,12 +222,15 @@ class ChatPipeline:
         elapsed_ms = (time.perf_counter() - t0) * 1e3
         return Prefilled(start.cache, start.logits, start.prompt_tokens, elapsed_ms)
 
+    # -- model -------------------------------------------------------------------------------
+
     def _degrade(self, layer: str, exc: Exception) -> None:
         """The one place a cache failure turns into a plain model call."""
         self.metrics[f"cache_failures_{layer}"] += 1
         log.warning("%s cache failed, serving from the model: %s", layer, exc)
 
-    def _decode(self, start: Prefilled, params: SamplingParams, run: Run) -> Iterator[str]:
+    def _decode(self, start: Prefilled, params: SamplingParams, run: Run,
+                key: _SemanticKey | None, options: BlendcacheOptions) -> Iterator[str]:
         started = time.perf_counter()
         with self.engine.lock:
             for step in decode(self.engine, start, params, run.result):
@@ -137,3 +239,14 @@ class ChatPipeline:
         self.metrics["completion_tokens"] += len(run.result.token_ids)
         log.info("generated %d tokens in %.0f ms (prompt %d, %s)", len(run.result.token_ids),
                  (time.perf_counter() - started) * 1e3, run.result.prompt_tokens, run.cache_status)
+        if key is not None:
+            self._semantic_store(key, options, run)
+
+
+def _context_fingerprint(messages: list[dict], documents: list[str]) -> str | None:
+    """What the answer depends on besides the query: earlier turns, system prompt, documents."""
+    context = messages[:-1] if messages and messages[-1]["role"] == "user" else messages
+    if not context and not documents:
+        return None
+    payload = json.dumps({"messages": context, "documents": documents}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()

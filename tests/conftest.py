@@ -26,6 +26,13 @@ def engine():
 
 
 @pytest.fixture(scope="session")
+def embedder():
+    from blendcache.index.embedder import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
 def model_data_dir() -> Path:
     return TEST_DATA_DIR
 

@@ -16,12 +16,14 @@ from blendcache.middleware.schemas import ChatCompletionRequest
 
 router = APIRouter()
 CACHE_HEADER = "x-blendcache-cache"
+CATEGORY_HEADER = "x-blendcache-category"
 
 
 @router.post("/v1/chat/completions")
 def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep, tenant: TenantDep,
                      request: Request):
-    run = pipeline.start(ChatJob(request=body, tenant=tenant))
+    category = request.headers.get(CATEGORY_HEADER)
+    run = pipeline.start(ChatJob(request=body, tenant=tenant, category_header=category))
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     headers = {CACHE_HEADER: run.cache_status}

@@ -11,13 +11,6 @@ import pytest  # noqa: E402
 from blendcache.config import CategoryConfig, SemanticConfig  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def embedder():
-    from blendcache.index.embedder import Embedder
-
-    return Embedder()
-
-
 class FakeClock:
     """A settable clock: ``clock()`` returns ``clock.now``."""
 

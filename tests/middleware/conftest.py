@@ -3,8 +3,17 @@ from fastapi.testclient import TestClient
 
 
 @pytest.fixture
-def client(engine, make_settings):
+def make_app(engine, embedder, make_settings):
+    """``make_app(settings=None)``: the app over the session's model and embedder."""
     from blendcache.middleware.app import create_app
 
-    with TestClient(create_app(make_settings(), engine=engine)) as c:
+    def make(settings=None):
+        return create_app(settings or make_settings(), engine=engine, embedder=embedder)
+
+    return make
+
+
+@pytest.fixture
+def client(make_app):
+    with TestClient(make_app()) as c:
         yield c

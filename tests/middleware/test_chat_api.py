@@ -33,9 +33,10 @@ def test_chat_completion(client):
 
 
 def test_streaming_matches_non_streaming(client):
-    plain = client.post("/v1/chat/completions", json=ask(max_tokens=16)).json()
+    off = {"cache": "off"}  # both from the model, not the second from the semantic cache
+    plain = client.post("/v1/chat/completions", json=ask(max_tokens=16, blendcache=off)).json()
     with client.stream("POST", "/v1/chat/completions",
-                       json=ask(max_tokens=16, stream=True,
+                       json=ask(max_tokens=16, stream=True, blendcache=off,
                                 stream_options={"include_usage": True})) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -91,14 +92,13 @@ def test_unknown_route_is_openai_shaped(client):
     assert r.json()["error"]["type"] == "not_found_error"
 
 
-def test_api_keys_map_to_tenants(engine, make_settings):
+def test_api_keys_map_to_tenants(make_app, make_settings):
     from fastapi.testclient import TestClient
 
     from blendcache.config import ServerConfig
-    from blendcache.middleware.app import create_app
 
     settings = make_settings(server=ServerConfig(api_keys={"k1": "acme"}))
-    with TestClient(create_app(settings, engine=engine)) as c:
+    with TestClient(make_app(settings)) as c:
         assert c.get("/v1/models").status_code == 401
         bad = c.get("/v1/models", headers={"authorization": "Bearer nope"})
         assert bad.status_code == 401

@@ -4,7 +4,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from blendcache.config import BlendConfig
-from blendcache.middleware.app import create_app
 
 pytestmark = pytest.mark.model
 
@@ -13,9 +12,10 @@ DOCS = ["The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",
 
 
 def ask(**extra):
+    # The semantic answer cache is off: these tests exercise the chunk layer on every request.
     return {"model": "SmolLM2-135M-Instruct", "max_tokens": 12, "documents": DOCS,
             "messages": [{"role": "user", "content": "When was the Eiffel Tower completed?"}],
-            **extra}
+            "blendcache": {"cache": "off", **extra.pop("blendcache", {})}, **extra}
 
 
 def test_documents_are_reused_on_the_second_request(client):
@@ -32,9 +32,9 @@ def test_documents_are_reused_on_the_second_request(client):
     assert 0 < info["tokens_recomputed"] < 40
 
 
-def test_ratio_one_answers_like_a_full_prefill(engine, make_settings):
+def test_ratio_one_answers_like_a_full_prefill(make_app, make_settings):
     def answer(settings, **extra):
-        with TestClient(create_app(settings, engine=engine)) as c:
+        with TestClient(make_app(settings)) as c:
             return c.post("/v1/chat/completions", json=ask(**extra)).json()
 
     plain = answer(make_settings(blend=BlendConfig(enabled=False)))
@@ -81,11 +81,11 @@ class BrokenTier:
         raise StorageError("disk is gone")
 
 
-def test_a_failing_chunk_cache_degrades_to_a_plain_model_call(engine, make_settings):
+def test_a_failing_chunk_cache_degrades_to_a_plain_model_call(make_app, make_settings):
     settings = make_settings(blend=BlendConfig(enabled=False))
-    with TestClient(create_app(settings, engine=engine)) as c:
+    with TestClient(make_app(settings)) as c:
         plain = c.post("/v1/chat/completions", json=ask()).json()
-    app = create_app(make_settings(), engine=engine)
+    app = make_app()
     pipeline = app.state.pipeline
     pipeline.chunk_cache.tiers = [BrokenTier()]
     with TestClient(app) as c:

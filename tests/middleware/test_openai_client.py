@@ -10,14 +10,15 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def base_url(engine, tmp_path_factory):
+def base_url(engine, embedder, tmp_path_factory):
     import uvicorn
 
     from blendcache.config import Settings, StorageConfig
     from blendcache.middleware.app import create_app
 
     data_dir = tmp_path_factory.mktemp("serve")
-    app = create_app(Settings(storage=StorageConfig(data_dir=str(data_dir))), engine=engine)
+    app = create_app(Settings(storage=StorageConfig(data_dir=str(data_dir))), engine=engine,
+                     embedder=embedder)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -38,10 +39,12 @@ def test_openai_client_non_streaming_and_streaming(base_url):
     client = OpenAI(base_url=base_url, api_key="unused")
     messages = [{"role": "user", "content": "What is the capital of France?"}]
     model = client.models.list().data[0].id
-    reply = client.chat.completions.create(model=model, messages=messages, max_tokens=16)
+    off = {"blendcache": {"cache": "off"}}
+    reply = client.chat.completions.create(model=model, messages=messages, max_tokens=16,
+                                           extra_body=off)
     assert "Paris" in reply.choices[0].message.content
     stream = client.chat.completions.create(model=model, messages=messages, max_tokens=16,
-                                            stream=True)
+                                            stream=True, extra_body=off)
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     assert text == reply.choices[0].message.content
 

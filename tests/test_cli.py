@@ -1,0 +1,62 @@
+"""The ``blendcache`` command line, run in process."""
+
+import json
+
+import pytest
+
+from blendcache.cli import build_parser, main
+from blendcache.config import load_settings
+
+PAIRS = [
+    {"a": "How do I reset my password?", "b": "How can I reset my password?",
+     "same_answer": True, "category": "paraphrase"},
+    {"a": "What time does the library open?", "b": "When does the library open?",
+     "same_answer": True, "category": "paraphrase"},
+    {"a": "Is parking free on weekends?", "b": "Is parking not free on weekends?",
+     "same_answer": False, "category": "negation"},
+    {"a": "How many days are in March?", "b": "How many days are in April?",
+     "same_answer": False, "category": "entity_swap"},
+]
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("serve", "bench", "calibrate"):
+        assert command in out
+
+
+def test_bad_config_file_is_a_clean_error(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[nope]\n")
+    assert main(["calibrate", "--config", str(bad), "--pairs", "x", "--target-precision",
+                 "0.9"]) == 2
+    assert "unknown config sections" in capsys.readouterr().err
+
+
+def test_calibrate_writes_a_loadable_config(tmp_path, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps(p) for p in PAIRS))
+    out = tmp_path / "cal.toml"
+    assert main(["calibrate", "--pairs", str(pairs), "--target-precision", "0.9",
+                 "--write", str(out)]) == 0
+    settings = load_settings(out, environ={})
+    (category,) = settings.semantic.categories
+    assert category.name == "default"
+    assert f"{category.threshold:.4f}" in capsys.readouterr().out
+
+
+def test_bench_semantic_writes_its_json(tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps(p) for p in PAIRS))
+    out = tmp_path / "sem.json"
+    assert main(["bench", "semantic", "--pairs", str(pairs), "--scale-n", "200",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result) == {"pairs", "systems", "per_category", "lookup_ms", "index_size"}
+    assert set(result["systems"]) == {"blendcache", "uniform_threshold", "gptcache"}
+    assert result["pairs"] == 4 and result["index_size"] == 200
+    for system in result["systems"].values():
+        assert 0.0 <= system["false_hit_rate"] <= 1.0
