@@ -94,3 +94,16 @@ def test_a_failing_chunk_cache_degrades_to_a_plain_model_call(make_app, make_set
     assert r.headers["x-blendcache-cache"] == "miss"
     assert r.json()["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
     assert pipeline.metrics["cache_failures_chunk"] == 1
+
+
+def test_stats_and_metrics_count_both_layers(client):
+    client.post("/v1/chat/completions", json=ask())
+    client.post("/v1/chat/completions", json=ask())
+    stats = client.get("/v1/blendcache/stats").json()
+    assert stats["requests"]["chunks_reused"] == 2 and stats["requests"]["chunks_total"] == 4
+    tiers = stats["chunk_cache"]["tiers"]
+    assert tiers["memory"]["hits"] == 3  # prefix + 2 chunks on the second request
+    assert stats["chunk_cache"]["stored"]["chunks"] == 3
+    text = client.get("/metrics").text
+    assert 'blendcache_chunk_tier_hits{tier="memory"} 3' in text
+    assert "blendcache_requests_total 2" in text
