@@ -107,7 +107,8 @@ def _measure(engine: Engine, method: Method, cache: ChunkCache, layout: PromptLa
 
 def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
                     max_new_tokens: int = 24, check_layers: tuple[int, ...] = (1,),
-                    shared_prefix: bool = True, disk_dir: str | None = None, log=print) -> dict:
+                    shared_prefix: bool = True, disk_dir: str | None = None,
+                    prompt: str = "cacheblend", log=print) -> dict:
     """Every method on every sample. With ``disk_dir``, two more methods read the chunk KVs
     from disk tiers there: ``cacheblend_r0.15_disk`` (fp32) and ``cacheblend_r0.15_int8``."""
     table = methods(ratios, check_layers=check_layers)
@@ -121,7 +122,7 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
     per: dict[str, dict[str, list[float]]] = {
         name: {"ttft": [], "speedup": [], "f1": [], "agree": [], "kl": []} for name in table}
     prompt_tokens = []
-    layouts = [_layout(engine, s) for s in samples]
+    layouts = [_layout(engine, s, prompt) for s in samples]
     _measure(engine, _full_prefill, cache, layouts[0], 1)  # warm-up, not recorded
     for i, (sample, layout) in enumerate(zip(samples, layouts)):
         cache.lookup(layout)  # store this sample's chunks: every method below finds them warm
@@ -161,9 +162,26 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
     }
 
 
-def _layout(engine: Engine, sample: dict) -> PromptLayout:
+# The RAG prompt of CacheBlend's evaluation: an instruction before the passages (the shared
+# prefix) and again with the question after them. ``plain`` sends the bare question.
+PROMPTS = {
+    "cacheblend": (
+        "You will be asked a question after reading several passages. Please directly answer "
+        "the question based on the given passages. Do NOT repeat the question. The answer "
+        "should be within 5 words.",
+        "Answer the question directly based on the given passages. Do NOT repeat the "
+        "question. The answer should be within 5 words.\nQuestion: {question}",
+    ),
+    "plain": (None, "{question}"),
+}
+
+
+def _layout(engine: Engine, sample: dict, prompt: str = "cacheblend") -> PromptLayout:
+    system, question = PROMPTS[prompt]
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": question.format(question=sample["question"])})
     docs = [format_document(c["text"], c.get("title")) for c in sample["ctxs"]]
-    return build_layout(engine, [{"role": "user", "content": sample["question"]}], docs)
+    return build_layout(engine, messages, docs)
 
 
 def format_table(result: dict) -> str:
@@ -206,6 +224,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check-layers", default="1",
                         help="check layers, comma-separated (several = gradual filtering)")
     parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--prompt", choices=sorted(PROMPTS), default="cacheblend",
+                        help="RAG prompt: CacheBlend's instruction + question (default) or the "
+                             "bare question")
     parser.add_argument("--no-shared-prefix", action="store_true",
                         help="prefill chunks alone from position 0 (no shared prefix)")
     parser.add_argument("--disk-dir", metavar="DIR",
@@ -221,7 +242,7 @@ def run(args: argparse.Namespace, engine: Engine) -> dict:
         engine, samples, ratios=[float(r) for r in args.ratios.split(",") if r],
         max_new_tokens=args.max_new_tokens,
         check_layers=tuple(int(x) for x in args.check_layers.split(",") if x),
-        shared_prefix=not args.no_shared_prefix, disk_dir=args.disk_dir,
+        shared_prefix=not args.no_shared_prefix, disk_dir=args.disk_dir, prompt=args.prompt,
         log=lambda s: print(s, file=sys.stderr))
     print(f"git {git_revision()}")
     print(format_table(result))
