@@ -53,6 +53,33 @@ REJECTED = [
     ("content", "How much does a kitchen refit cost?", "How much does a bathroom refit cost?"),
     ("content", "What shampoo is best for dogs?", "What shampoo is best for cats?"),
     ("content", "Where can I recycle glass bottles?", "Where can I recycle plastic bottles?"),
+    # negation: opposite ends of one scale, though no listed antonym pair
+    ("negation", "How do I make the font smaller?", "How do I increase the font size?"),
+    ("negation", "How can I boost my spending limit?", "How can I cut my spending limit?"),
+    ("negation", "Which cafes got an excellent hygiene rating?",
+     "Which cafes got a poor hygiene rating?"),
+    # content: members of one closed class (colours, meals, degree levels, periods, transport,
+    # materials, home/abroad)
+    ("content", "What does the green light on the router mean?",
+     "What does the orange light on the router mean?"),
+    ("content", "Is lunch included in the room rate?", "Is dinner included in the room rate?"),
+    ("content", "What are the fees for undergraduate courses?",
+     "What are the fees for postgraduate courses?"),
+    ("content", "Is the monthly fee refundable?", "Is the yearly fee refundable?"),
+    ("content", "Can I take my bike on the train?", "Can I take my bike on the bus?"),
+    ("content", "Does my phone plan work abroad?", "Does my phone plan work at home?"),
+    ("content", "Are the cups made of paper?", "Are the cups made of glass?"),
+    # scope: a noun restricted on one side only (a modifier, a hyphenated prefix)
+    ("scope", "How do I renew my licence?", "How do I renew my provisional licence?"),
+    ("scope", "How do I close my joint account?", "How do I close my account?"),
+    ("scope", "Is there a pre-season discount?", "Is there a season discount?"),
+    ("scope", "Is my ex-wife entitled to the pension?", "Is my wife entitled to the pension?"),
+    # content: one noun, two different modifiers
+    ("content", "Where do I find the serial number on my router?",
+     "Where do I find the model number on my router?"),
+    ("content", "How do I reset the admin password?", "How do I reset the wifi password?"),
+    # entity: names written in camel case
+    ("entity", "Can I sync my notes with iCloud?", "Can I sync my notes?"),
 ]
 
 
@@ -75,6 +102,16 @@ ACCEPTED = [
     ("How do I change my delivery address?", "How do I update my delivery address?"),
     ("Hi, how do I cancel my gym membership?", "How do I cancel my gym membership?"),
     ("Can I pay for my order in USD?", "Can I pay for my order in dollars?"),
+    # idioms that restrict nothing: "all my", "on my own"; weekday ranges; misspelt weekdays
+    ("How do I export all my photos?", "How do I export my photos?"),
+    ("Can I book a single room on my own?", "Can I book a single room by myself?"),
+    ("When is the pharmacy open Monday to Friday?", "When is the pharmacy open on weekdays?"),
+    ("Is the pool open on Thursdy?", "Is the pool open on Thursday?"),
+    # same class member or scale end on both sides; synonymous modifiers; prefix spelt out
+    ("What does a flashing blue light mean?", "Why is the blue light flashing?"),
+    ("How do I increase the volume?", "How do I make the sound louder and bigger?"),
+    ("How do I get a replacement card?", "How do I get a new card?"),
+    ("Does my membership auto-renew?", "Does my membership renew automatically?"),
 ]
 
 
@@ -100,6 +137,12 @@ def test_without_similarity_the_content_rule_is_skipped(verifier):
     assert verdict.accepted
 
 
+def test_restriction_is_accepted_when_the_embedding_vouches_for_it(verifier):
+    query, cached = "How do I close my account?", "How do I close my joint account?"
+    assert verifier.verify(query, cached, similarity=0.95).accepted
+    assert verifier.verify(query, cached, similarity=0.90).reason == "scope"
+
+
 def test_analysis_features():
     a = analyse("Can't I send £20 to Maria on 3 March at 7pm?")
     assert a.negation == 1
@@ -108,3 +151,8 @@ def test_analysis_features():
     assert "maria" in a.entities
     assert stem("watering") == stem("water") and stem("closed") == stem("close")
     assert stem("children") == "child"
+    assert analyse("Open Monday to Friday?").dates == {"weekday"}
+    assert analyse("Open Saturday and Sunday?").dates == {"weekend"}
+    assert analyse("Can I go on my own?").scope == frozenset()
+    assert analyse("Delete all the files").scope == frozenset()
+    assert analyse("Do all staff get it?").scope == {"all"}
