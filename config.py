@@ -65,7 +65,8 @@ class BlendConfig:
 
     enabled: bool = True
     recompute_ratio: float = 0.15
-    check_layers: tuple[int, ...] = (1,)
+    check_layers: tuple[int, ...] = (2,)  # several: gradual filtering
+    selection: str = "weighted"  # "deviation" (CacheBlend) | "weighted" | "random"
     shared_prefix: bool = True
     kv_codec: str = "none"  # "none" | "int8"
 
@@ -171,6 +172,11 @@ def validate(settings: Settings) -> None:
     blend = settings.blend
     if not 0.0 <= blend.recompute_ratio <= 1.0:
         raise ConfigError(f"blend.recompute_ratio must be in [0, 1], got {blend.recompute_ratio}")
+    if blend.selection not in ("deviation", "weighted", "random"):
+        raise ConfigError(f"blend.selection must be deviation, weighted or random, "
+                          f"got {blend.selection!r}")
+    if not blend.check_layers or any(layer < 0 for layer in blend.check_layers):
+        raise ConfigError("blend.check_layers must be non-negative layer indices")
     if blend.kv_codec not in ("none", "int8"):
         raise ConfigError(f"blend.kv_codec must be 'none' or 'int8', got {blend.kv_codec!r}")
     names = [c.name for c in settings.semantic.categories]

@@ -73,14 +73,16 @@ def _from_tier(tier, options: BlendOptions) -> Method:
     return run
 
 
-def methods(ratios: list[float], *, check_layers: tuple[int, ...]) -> dict[str, Method]:
+def methods(ratios: list[float], *, check_layers: tuple[int, ...],
+            selection: str) -> dict[str, Method]:
     out: dict[str, Method] = {
         "full_prefill": _full_prefill,
         "prefix_cache": _prefix_cache,
         "full_reuse": _fused(BlendOptions(recompute_ratio=0.0)),
     }
     for r in ratios:
-        out[f"cacheblend_r{r:g}"] = _fused(BlendOptions(recompute_ratio=r, check_layers=check_layers))
+        out[f"cacheblend_r{r:g}"] = _fused(BlendOptions(recompute_ratio=r, method=selection,
+                                                        check_layers=check_layers))
     out["random_r0.15"] = _fused(BlendOptions(recompute_ratio=0.15, check_layers=check_layers,
                                               method="random"))
     return out
@@ -106,16 +108,17 @@ def _measure(engine: Engine, method: Method, cache: ChunkCache, layout: PromptLa
 
 
 def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
-                    max_new_tokens: int = 24, check_layers: tuple[int, ...] = (1,),
+                    max_new_tokens: int = 24, check_layers: tuple[int, ...] = (2,),
+                    selection: str = "weighted",
                     shared_prefix: bool = True, disk_dir: str | None = None,
                     prompt: str = "cacheblend", log=print) -> dict:
     """Every method on every sample. With ``disk_dir``, two more methods read the chunk KVs
     from disk tiers there: ``cacheblend_r0.15_disk`` (fp32) and ``cacheblend_r0.15_int8``."""
-    table = methods(ratios, check_layers=check_layers)
+    table = methods(ratios, check_layers=check_layers, selection=selection)
     cache = ChunkCache(engine, tiers=[MemoryTier(8 << 30)], shared_prefix=shared_prefix)
     disks = []
     if disk_dir is not None:
-        options = BlendOptions(recompute_ratio=0.15, check_layers=check_layers)
+        options = BlendOptions(recompute_ratio=0.15, check_layers=check_layers, method=selection)
         for codec, name in (("none", "cacheblend_r0.15_disk"), ("int8", "cacheblend_r0.15_int8")):
             disks.append(DiskTier(Path(disk_dir) / codec, 1 << 40, codec=codec))
             table[name] = _from_tier(disks[-1], options)
@@ -221,8 +224,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="samples (default 20)")
     parser.add_argument("--ratios", default="0.05,0.15,0.3",
                         help="recompute ratios for cacheblend_r{r} (default 0.05,0.15,0.3)")
-    parser.add_argument("--check-layers", default="1",
+    parser.add_argument("--check-layers", default="2",
                         help="check layers, comma-separated (several = gradual filtering)")
+    parser.add_argument("--selection", choices=["deviation", "weighted"], default="weighted",
+                        help="token choice of cacheblend_r{r}: CacheBlend's KV deviation, or "
+                             "deviation weighted by the question's attention (default)")
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--prompt", choices=sorted(PROMPTS), default="cacheblend",
                         help="RAG prompt: CacheBlend's instruction + question (default) or the "
@@ -242,6 +248,7 @@ def run(args: argparse.Namespace, engine: Engine) -> dict:
         engine, samples, ratios=[float(r) for r in args.ratios.split(",") if r],
         max_new_tokens=args.max_new_tokens,
         check_layers=tuple(int(x) for x in args.check_layers.split(",") if x),
+        selection=args.selection,
         shared_prefix=not args.no_shared_prefix, disk_dir=args.disk_dir, prompt=args.prompt,
         log=lambda s: print(s, file=sys.stderr))
     print(f"git {git_revision()}")

@@ -209,7 +209,9 @@ class ChatPipeline:
         except CacheError as exc:
             self._degrade("chunk", exc)
             return prefill(self.engine, layout.ids)
-        options = BlendOptions(recompute_ratio=ratio, check_layers=self.settings.blend.check_layers)
+        cfg = self.settings.blend
+        options = BlendOptions(recompute_ratio=ratio, check_layers=cfg.check_layers,
+                               method=cfg.selection)
         start, stats = blend(self.engine, layout, found.prefix, found.chunks, options)
         run.cache_status = "blend" if found.reused else "miss"
         self.metrics["chunks_reused"] += found.reused

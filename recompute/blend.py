@@ -33,8 +33,8 @@ class BlendOptions:
     """``recompute_ratio`` 1.0 reproduces a full prefill; 0.0 is naive reuse (suffix only)."""
 
     recompute_ratio: float = 0.15
-    check_layers: tuple[int, ...] = (1,)
-    method: str = "deviation"  # "deviation" | "random" (ablation)
+    check_layers: tuple[int, ...] = (2,)
+    method: str = "weighted"  # "deviation" (CacheBlend) | "weighted" | "random" (ablation)
     seed: int = 0
 
 
@@ -100,6 +100,33 @@ def _finish_layer(layer, h, q, pos, fused: KV, li: int):
     return h + layer.mlp(layer.post_attention_layernorm(h))
 
 
+def _question_attention(layer, q: torch.Tensor, pos: torch.Tensor, fused: KV, li: int):
+    """Mean attention each cached position gets from the question (suffix) queries: (T,).
+    q (1, H, S, D) at positions ``pos`` (S,), over this layer's fused keys."""
+    groups = q.shape[1] // fused.k.shape[1]
+    keys = fused.k[li].repeat_interleave(groups, dim=0)  # (H, T, D)
+    scores = torch.einsum("hsd,htd->hst", q[0], keys) * layer.self_attn.scaling  # (H, S, T)
+    causal = torch.arange(keys.shape[1], device=keys.device)[None, :] <= pos[:, None]
+    return scores.masked_fill(~causal, float("-inf")).softmax(-1).mean(dim=(0, 1))
+
+
+def _check(layer, li: int, *, q, k, v, pos, c: int, fused: KV, keep: int,
+           selection: Selection) -> torch.Tensor:
+    """At a check layer: write the true K/V of every active token, and return the rows (into
+    the active tokens) that go on: the selected chunk tokens and the whole suffix."""
+    is_chunk = pos < c
+    cand = pos[is_chunk]
+    k_old, v_old = fused.k[li][:, cand], fused.v[li][:, cand]  # copies (advanced indexing)
+    dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)
+    attention = None
+    if selection.method == "weighted":
+        attention = _question_attention(layer, q[:, :, ~is_chunk], pos[~is_chunk], fused, li)[cand]
+    picked = select_chunk_tokens(selection, k_new=k[:, is_chunk], k_old=k_old,
+                                 v_new=v[:, is_chunk], v_old=v_old, keep=keep,
+                                 attention=attention)
+    return torch.cat([picked, torch.nonzero(~is_chunk).flatten()])
+
+
 @torch.inference_mode()
 def blend(
     engine: Engine, layout: PromptLayout, prefix: KV, chunks: list[KV], options: BlendOptions
@@ -126,14 +153,8 @@ def blend(
         cos, sin = cos_all[:, pos][:, None], sin_all[:, pos][:, None]  # (1, 1, n, D)
         q, k, v = _project(layer, h, cos, sin)
         if li in checks:
-            is_chunk = pos < c
-            keep = budget(n_chunk, checks[li])
-            cand = pos[is_chunk]
-            picked = select_chunk_tokens(
-                selection, k_new=k[:, is_chunk], k_old=fused.k[li][:, cand],
-                v_new=v[:, is_chunk], v_old=fused.v[li][:, cand], keep=keep)
-            dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)
-            rows = torch.cat([picked, torch.nonzero(~is_chunk).flatten()])
+            rows = _check(layer, li, q=q, k=k, v=v, pos=pos, c=c, fused=fused,
+                          keep=budget(n_chunk, checks[li]), selection=selection)
             pos, h, q = pos[rows], dispatch.gather_rows(h, rows), dispatch.gather_rows(q, rows)
         else:
             dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)

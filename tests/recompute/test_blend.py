@@ -54,13 +54,15 @@ def test_ratio_one_reproduces_full_prefill(engine, case):
 
 
 @pytest.mark.model
-def test_ratio_zero_is_naive_reuse_and_selection_recovers_fidelity(engine, case):
+@pytest.mark.parametrize("method", ["deviation", "weighted"])
+def test_ratio_zero_is_naive_reuse_and_selection_recovers_fidelity(engine, case, method):
     layout, prefix, chunks, full = case
     naive, st0 = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=0.0))
     assert st0.recomputed_tokens == 0
     # the first chunk after the exact prefix is exact, so naive reuse is only slightly off here
     assert kl(naive.logits, full.logits) > 1e-5
-    half, st5 = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=0.5))
+    half, st5 = blend(engine, layout, prefix, chunks,
+                      BlendOptions(recompute_ratio=0.5, method=method, check_layers=(1,)))
     assert st5.recomputed_tokens == -(-st5.chunk_tokens // 2)
     assert kl(half.logits, full.logits) < kl(naive.logits, full.logits)
 
@@ -89,9 +91,15 @@ def test_selection_picks_planted_high_deviation_tokens():
     k_new, v_new = k_old + 0.01 * torch.randn(3, 50, 16, generator=g), v_old.clone()
     planted = torch.tensor([4, 17, 31, 49])
     k_new[:, planted] += 5.0
-    got = select_chunk_tokens(Selection(0.08), k_new=k_new, k_old=k_old, v_new=v_new,
-                              v_old=v_old, keep=4)
+    got = select_chunk_tokens(Selection(0.08, method="deviation"), k_new=k_new, k_old=k_old,
+                              v_new=v_new, v_old=v_old, keep=4)
     assert got.tolist() == planted.tolist()
+    # weighted: of the planted tokens, the two the question attends to most come first
+    attention = torch.full((50,), 0.01)
+    attention[torch.tensor([17, 49])] = 0.2
+    got = select_chunk_tokens(Selection(0.04, method="weighted"), k_new=k_new, k_old=k_old,
+                              v_new=v_new, v_old=v_old, keep=2, attention=attention)
+    assert got.tolist() == [17, 49]
     rand = select_chunk_tokens(Selection(0.08, method="random", seed=1), k_new=k_new,
                                k_old=k_old, v_new=v_new, v_old=v_old, keep=4)
     assert len(rand) == 4 and rand.tolist() == sorted(rand.tolist())
