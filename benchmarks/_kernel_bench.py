@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
+
+from blendcache.benchmarks._common import cpu_name, git_revision
 
 LAYERS, KV_HEADS, HEAD_DIM = 32, 8, 128  # Llama-3-8B
 CUDA_TOKENS = (4096, 8192, 16384, 32768)
@@ -102,7 +102,7 @@ def new_report(benchmark: str, args: BenchArgs) -> Report:
         dtype=str(args.dtype).removeprefix("torch."),
         torch_version=torch.__version__,
         triton_version=_version("triton"),
-        git_rev=_git_rev(),
+        git_rev=git_revision(),
         triton_ran=triton_ran,
         note=note,
     )
@@ -162,15 +162,7 @@ def _fmt_shapes(shapes: dict[str, list[int]]) -> str:
 
 
 def _device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return torch.cuda.get_device_name() if device == "cuda" else cpu_name()
 
 
 def _version(package: str) -> str | None:
@@ -178,14 +170,3 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
-
-
-def _git_rev() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=10, cwd=Path(__file__).parent,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
