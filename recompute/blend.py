@@ -49,11 +49,12 @@ class BlendStats:
 @torch.inference_mode()
 def fuse_kv(engine: Engine, layout: PromptLayout, prefix: KV, chunks: list[KV]) -> KV:
     """The fused cache before recomputation: prefix as is, chunks re-rotated to their slots.
-    Suffix slots are zero (always computed)."""
+    NOTE: suffix slots are left uninitialised: the suffix is active in every layer, so each
+    layer writes them before any query reads them."""
     spec = engine.spec
     shape = (spec.num_layers, spec.num_kv_heads, len(layout.ids), spec.head_dim)
-    k = torch.zeros(shape, dtype=prefix.k.dtype, device=engine.device)
-    v = torch.zeros_like(k)
+    k = torch.empty(shape, dtype=prefix.k.dtype, device=engine.device)
+    v = torch.empty_like(k)
     p = len(layout.prefix)
     k[:, :, :p], v[:, :, :p] = prefix.k, prefix.v
     inv_freq = rope_inv_freq(engine)
@@ -87,14 +88,23 @@ def _project(layer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
     return q, k[0], v[0]
 
 
-def _finish_layer(layer, h, q, pos, fused: KV, li: int):
-    """Attend the active queries over the fused cache (causal by position), then the MLP."""
+def _causal_mask(pos: torch.Tensor, total: int, dtype: torch.dtype) -> torch.Tensor | None:
+    """Additive mask (n, T) letting a query at position p see keys 0..p; None when every
+    position is active (then the plain causal square is used, the fast kernel path)."""
+    if pos.numel() == total:
+        return None
+    visible = torch.arange(total, device=pos.device)[None, :] <= pos[:, None]
+    return torch.zeros(visible.shape, dtype=dtype, device=pos.device).masked_fill_(
+        ~visible, float("-inf"))
+
+
+def _finish_layer(layer, h, q, mask: torch.Tensor | None, fused: KV, li: int):
+    """Attend the active queries over the fused cache, then the MLP."""
     attn = layer.self_attn
     n = h.shape[1]
-    total = fused.k.shape[2]
-    mask = torch.arange(total, device=h.device)[None, :] <= pos[:, None]  # (n, T) causal
     out = F.scaled_dot_product_attention(
-        q, fused.k[li][None], fused.v[li][None], attn_mask=mask, scale=attn.scaling, enable_gqa=True
+        q, fused.k[li][None], fused.v[li][None], attn_mask=mask, is_causal=mask is None,
+        scale=attn.scaling, enable_gqa=True,
     )  # (1, H, n, D)
     h = h + attn.o_proj(out.transpose(1, 2).reshape(1, n, -1))
     return h + layer.mlp(layer.post_attention_layernorm(h))
@@ -110,21 +120,23 @@ def _question_attention(layer, q: torch.Tensor, pos: torch.Tensor, fused: KV, li
     return scores.masked_fill(~causal, float("-inf")).softmax(-1).mean(dim=(0, 1))
 
 
-def _check(layer, li: int, *, q, k, v, pos, c: int, fused: KV, keep: int,
+def _check(layer, li: int, *, q, k, v, pos, p: int, c: int, fused: KV, keep: int,
            selection: Selection) -> torch.Tensor:
     """At a check layer: write the true K/V of every active token, and return the rows (into
     the active tokens) that go on: the selected chunk tokens and the whole suffix."""
-    is_chunk = pos < c
+    is_chunk = (pos >= p) & (pos < c)
+    is_suffix = pos >= c
     cand = pos[is_chunk]
     k_old, v_old = fused.k[li][:, cand], fused.v[li][:, cand]  # copies (advanced indexing)
     dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)
     attention = None
     if selection.method == "weighted":
-        attention = _question_attention(layer, q[:, :, ~is_chunk], pos[~is_chunk], fused, li)[cand]
+        attention = _question_attention(layer, q[:, :, is_suffix], pos[is_suffix], fused, li)[cand]
     picked = select_chunk_tokens(selection, k_new=k[:, is_chunk], k_old=k_old,
                                  v_new=v[:, is_chunk], v_old=v_old, keep=keep,
                                  attention=attention)
-    return torch.cat([picked, torch.nonzero(~is_chunk).flatten()])
+    chunk_rows = torch.nonzero(is_chunk).flatten()
+    return torch.cat([chunk_rows[picked], torch.nonzero(is_suffix).flatten()])
 
 
 @torch.inference_mode()
@@ -140,8 +152,10 @@ def blend(
     p, c, total = len(layout.prefix), layout.context_len, len(layout.ids)
     n_chunk = c - p
     ratio = options.recompute_ratio
-    # NOTE: with ratio 0 nothing is checked: only the suffix runs (naive reuse).
-    first = p if ratio > 0 else c
+    # NOTE: with ratio 0 nothing is checked: only the suffix runs (naive reuse). Otherwise the
+    # layers before the first check run every position, the (exact) prefix included: its extra
+    # cost is small and the attention is then the plain causal square.
+    first = 0 if ratio > 0 else c
     pos = torch.arange(first, total, device=engine.device)  # active positions (n,)
     h = model.embed_tokens(torch.tensor([layout.ids[first:]], device=engine.device))
     all_pos = torch.arange(total, device=engine.device)[None]
@@ -149,17 +163,19 @@ def blend(
     checks = {} if ratio in (0.0, 1.0) or n_chunk == 0 else dict(
         zip(options.check_layers, schedule(ratio, len(options.check_layers))))
     selection = Selection(ratio, options.method, options.seed)
+    mask = _causal_mask(pos, total, h.dtype)
     for li, layer in enumerate(model.layers[: engine.spec.num_layers]):
         cos, sin = cos_all[:, pos][:, None], sin_all[:, pos][:, None]  # (1, 1, n, D)
         q, k, v = _project(layer, h, cos, sin)
         if li in checks:
-            rows = _check(layer, li, q=q, k=k, v=v, pos=pos, c=c, fused=fused,
+            rows = _check(layer, li, q=q, k=k, v=v, pos=pos, p=p, c=c, fused=fused,
                           keep=budget(n_chunk, checks[li]), selection=selection)
             pos, h, q = pos[rows], dispatch.gather_rows(h, rows), dispatch.gather_rows(q, rows)
+            mask = _causal_mask(pos, total, h.dtype)
         else:
             dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)
-        h = _finish_layer(layer, h, q, pos, fused, li)
+        h = _finish_layer(layer, h, q, mask, fused, li)
     logits = engine.model.lm_head(model.norm(h[:, -1:]))[0, -1].float()
     ms = (time.perf_counter() - t0) * 1e3
-    stats = BlendStats(total, n_chunk, int((pos < c).sum()) if n_chunk else 0, ms)
+    stats = BlendStats(total, n_chunk, int(((pos >= p) & (pos < c)).sum()), ms)
     return Prefilled(to_cache(engine, fused), logits, total, ms), stats
