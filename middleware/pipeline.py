@@ -104,10 +104,16 @@ class ChatPipeline:
         messages = [{"role": m.role, "content": m.text()} for m in req.messages]
         documents = [format_document(text) for _, text in req.document_texts()]
         key = self._semantic_key(job, options, messages, documents)
-        if key is not None and options.cache == "on":
+        params = self.sampling(req)
+        replace = None  # the entry the new answer replaces: refreshed, or too short to serve
+        if key is not None:
             hit = self._semantic_lookup(key)
-            if hit is not None:
-                return self._replay(hit, messages)
+            if hit is not None and options.cache == "on" and _serves(hit.response,
+                                                                     params.max_new_tokens):
+                self.metrics["semantic_hits"] += 1
+                return self._replay(hit, messages, params.max_new_tokens)
+            self.metrics["semantic_misses"] += 1
+            replace = hit.entry_id if hit is not None else None
         run = Run(cache_status="miss", model=self.model_id)
         if key is not None:
             run.info["category"] = key.category
@@ -118,7 +124,7 @@ class ChatPipeline:
             else:
                 start = prefill(self.engine, self.engine.chat_prompt_ids(messages))
         run.info["ttft_ms"] = round(start.prefill_ms, 2)
-        run._steps = self._decode(start, self.sampling(req), run, key, options)
+        run._steps = self._decode(start, params, run, key, replace)
         return run
 
     # -- semantic layer ----------------------------------------------------------------------
@@ -147,17 +153,22 @@ class ChatPipeline:
         except CacheError as exc:
             self._degrade("semantic", exc)
             return None
-        self.metrics["semantic_hits" if hit else "semantic_misses"] += 1
         return hit
 
-    def _replay(self, hit: SemanticHit, messages: list[dict]) -> Run:
-        """Answer from the semantic cache; a streamed request gets the answer in pieces."""
+    def _replay(self, hit: SemanticHit, messages: list[dict], max_tokens: int) -> Run:
+        """Answer from the semantic cache, cut to the request's token limit; a streamed request
+        gets the answer in pieces."""
         t0 = time.perf_counter()
-        answer = hit.response
+        answer = dict(hit.response)
+        if len(answer["token_ids"]) > max_tokens:
+            answer["token_ids"] = answer["token_ids"][:max_tokens]
+            answer["text"] = self.engine.tokenizer.decode(answer["token_ids"],
+                                                          skip_special_tokens=True)
+            answer["finish_reason"] = "length"
         run = Run(cache_status="semantic-hit", model=self.model_id)
         run.result.prompt_tokens = len(self.engine.chat_prompt_ids(messages))
-        run.result.token_ids = list(answer.get("token_ids", []))
-        run.result.finish_reason = answer.get("finish_reason", "stop")
+        run.result.token_ids = list(answer["token_ids"])
+        run.result.finish_reason = answer["finish_reason"]
         run.info.update({"category": hit.category, "similarity": round(hit.similarity, 4),
                          "ttft_ms": round((time.perf_counter() - t0) * 1e3, 2)})
 
@@ -169,19 +180,15 @@ class ChatPipeline:
         run._steps = steps()
         return run
 
-    def _semantic_store(self, key: _SemanticKey, options: BlendcacheOptions, run: Run) -> None:
+    def _semantic_store(self, key: _SemanticKey, run: Run, replace: int | None) -> None:
         result = run.result
         if not result.text.strip():
             return
         answer = {"text": result.text, "finish_reason": result.finish_reason,
                   "token_ids": result.token_ids}
         try:
-            if options.cache == "refresh":  # replace what a lookup would have served
-                old = self.semantic.lookup(key.query, tenant=key.tenant, category=key.category,
-                                           model=self.model_id,
-                                           context_fingerprint=key.context_fingerprint)
-                if old is not None:
-                    self.semantic.delete([old.entry_id])
+            if replace is not None:
+                self.semantic.delete([replace])
             self.semantic.store(key.query, answer, tenant=key.tenant, category=key.category,
                                 model=self.model_id, context_fingerprint=key.context_fingerprint)
         except CacheError as exc:
@@ -232,7 +239,7 @@ class ChatPipeline:
         log.warning("%s cache failed, serving from the model: %s", layer, exc)
 
     def _decode(self, start: Prefilled, params: SamplingParams, run: Run,
-                key: _SemanticKey | None, options: BlendcacheOptions) -> Iterator[str]:
+                key: _SemanticKey | None, replace: int | None) -> Iterator[str]:
         started = time.perf_counter()
         with self.engine.lock:
             for step in decode(self.engine, start, params, run.result):
@@ -242,7 +249,13 @@ class ChatPipeline:
         log.info("generated %d tokens in %.0f ms (prompt %d, %s)", len(run.result.token_ids),
                  (time.perf_counter() - started) * 1e3, run.result.prompt_tokens, run.cache_status)
         if key is not None:
-            self._semantic_store(key, options, run)
+            self._semantic_store(key, run, replace)
+
+
+def _serves(answer: dict, max_tokens: int) -> bool:
+    """A cached answer serves a request when it is complete, or when the model cut it at a limit
+    no smaller than this request's (it is then cut again to fit)."""
+    return answer.get("finish_reason") == "stop" or len(answer.get("token_ids", ())) >= max_tokens
 
 
 def _context_fingerprint(messages: list[dict], documents: list[str]) -> str | None:

@@ -110,3 +110,18 @@ def test_answers_survive_a_restart(make_app, make_settings, tmp_path):
         again = c.post(URL, json=ask())
         assert again.headers["x-blendcache-cache"] == "semantic-hit"
         assert text_of(again) == first
+
+
+def test_cached_answer_respects_the_token_limit(client):
+    first = client.post(URL, json=ask(max_tokens=3))  # cut by the limit: "length"
+    assert first.json()["choices"][0]["finish_reason"] == "length"
+    longer = client.post(URL, json=ask(max_tokens=12))  # a cut answer cannot serve more tokens
+    assert longer.headers["x-blendcache-cache"] == "miss"
+    assert longer.json()["choices"][0]["finish_reason"] == "stop"
+    shorter = client.post(URL, json=ask(max_tokens=2))  # a complete answer, cut to the limit
+    assert shorter.headers["x-blendcache-cache"] == "semantic-hit"
+    body = shorter.json()
+    assert body["usage"]["completion_tokens"] == 2
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert text_of(longer).startswith(text_of(shorter))
+    assert sum(client.app.state.pipeline.semantic.stats().entries.values()) == 1  # replaced
