@@ -153,6 +153,15 @@ def finish(report: Report, args: BenchArgs) -> None:
         print(f"# wrote {args.json_path}")
 
 
+def run(benchmark: str, description: str, bench_tokens: Callable[[Report, BenchArgs, int], None]) -> None:
+    """The whole benchmark: parse the flags, measure every token count, print and save."""
+    args = parse_args(description)
+    report = new_report(benchmark, args)
+    for tokens in args.tokens:
+        bench_tokens(report, args, tokens)
+    finish(report, args)
+
+
 def nbytes(*tensors: torch.Tensor) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 

@@ -15,10 +15,8 @@ from blendcache.benchmarks._kernel_bench import (
     BenchArgs,
     Report,
     compare,
-    finish,
     nbytes,
-    new_report,
-    parse_args,
+    run,
 )
 from blendcache.kernels.ref import kv_deviation_torch, select_tokens_torch
 
@@ -61,11 +59,7 @@ def bench_tokens(report: Report, args: BenchArgs, tokens: int) -> None:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
-    report = new_report("kv_deviation", args)
-    for tokens in args.tokens:
-        bench_tokens(report, args, tokens)
-    finish(report, args)
+    run("kv_deviation", __doc__.splitlines()[0], bench_tokens)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,8 @@ from blendcache.benchmarks._kernel_bench import (
     BenchArgs,
     Report,
     compare,
-    finish,
     nbytes,
-    new_report,
-    parse_args,
+    run,
 )
 from blendcache.kernels.ref import rope_realign_torch
 from blendcache.kernels.rope_freq import rope_inv_freq
@@ -56,11 +54,7 @@ def bench_tokens(report: Report, args: BenchArgs, tokens: int) -> None:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
-    report = new_report("rope_realign", args)
-    for tokens in args.tokens:
-        bench_tokens(report, args, tokens)
-    finish(report, args)
+    run("rope_realign", __doc__.splitlines()[0], bench_tokens)
 
 
 if __name__ == "__main__":

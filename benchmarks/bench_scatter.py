@@ -16,10 +16,8 @@ from blendcache.benchmarks._kernel_bench import (
     BenchArgs,
     Report,
     compare,
-    finish,
     nbytes,
-    new_report,
-    parse_args,
+    run,
 )
 from blendcache.kernels.ref import gather_rows_torch, scatter_kv_torch
 
@@ -64,11 +62,7 @@ def bench_tokens(report: Report, args: BenchArgs, tokens: int) -> None:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0])
-    report = new_report("scatter", args)
-    for tokens in args.tokens:
-        bench_tokens(report, args, tokens)
-    finish(report, args)
+    run("scatter", __doc__.splitlines()[0], bench_tokens)
 
 
 if __name__ == "__main__":
