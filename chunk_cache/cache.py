@@ -98,7 +98,7 @@ class ChunkCache:
         if self.store is not None:
             now = self.clock()
             self.store.upsert_many([
-                ChunkMeta(key, self.engine.spec.fingerprint[:64], kv.num_tokens, kv.nbytes,
+                ChunkMeta(key, self.engine.spec.fingerprint, kv.num_tokens, kv.nbytes,
                           self.tiers[-1].name, now, now, 0)
                 for key, kv in items.items()])
 
