@@ -2,22 +2,18 @@
 
 The blobs themselves live in the tiers (``storage/blobs``); these rows make the chunk cache
 inspectable (admin UI, ``blendcache stats``) and survive restarts. SQLAlchemy errors become
-:class:`StorageError` in :meth:`ChunkStore._session` only.
+:class:`StorageError` in ``db.session_scope`` only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Float, Integer, String, delete, func, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from blendcache.errors import StorageError
-from blendcache.storage.db import Base, make_sessionmaker
+from blendcache.storage.db import Base, make_sessionmaker, session_scope
 
 
 class ChunkRow(Base):
@@ -48,18 +44,11 @@ class ChunkMeta:
 class ChunkStore:
     def __init__(self, engine: Engine):
         self._sessions = make_sessionmaker(engine)
-        try:
-            Base.metadata.create_all(engine, tables=[ChunkRow.__table__])
-        except SQLAlchemyError as exc:
-            raise StorageError(f"cannot create the chunks table: {exc}") from exc
+        with self._session():
+            ChunkRow.__table__.create(engine, checkfirst=True)
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except SQLAlchemyError as exc:
-            raise StorageError(f"chunk metadata: {exc}") from exc
+    def _session(self):
+        return session_scope(self._sessions, "chunk metadata")
 
     def upsert_many(self, metas: list[ChunkMeta]) -> None:
         with self._session() as s:

@@ -6,12 +6,14 @@ SQLite (embedded, the default) or PostgreSQL (several replicas). Table modules i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from blendcache.errors import StorageError
 
@@ -43,3 +45,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False, future=True)
+
+
+@contextmanager
+def session_scope(sessions: sessionmaker, what: str) -> Iterator[Session]:
+    """A committed session; the one place SQLAlchemy errors turn into StorageError."""
+    try:
+        with sessions.begin() as session:
+            yield session
+    except SQLAlchemyError as exc:
+        raise StorageError(f"{what}: {exc}") from exc

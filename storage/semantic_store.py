@@ -1,13 +1,12 @@
 """Rows of the semantic cache: one per cached answer, with the query embedding as float32 bytes.
 
 SQLite by default, any SQLAlchemy URL otherwise. The in-memory indexes (``index/``) are rebuilt
-from these rows at start-up; SQLAlchemy errors become ``StorageError`` in :meth:`_session` only.
+from these rows at start-up; SQLAlchemy errors become ``StorageError`` in ``db.session_scope``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,11 +14,9 @@ from sqlalchemy import (
     Float, Index, Integer, LargeBinary, String, Text, delete, func, select, update,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from blendcache.errors import StorageError
-from blendcache.storage.db import Base, make_engine, make_sessionmaker
+from blendcache.storage.db import Base, make_engine, make_sessionmaker, session_scope
 
 
 class SemanticEntryRow(Base):
@@ -100,14 +97,8 @@ class SemanticStore:
         with self._session():
             SemanticEntryRow.__table__.create(self.engine, checkfirst=True)
 
-    @contextmanager
-    def _session(self) -> Iterator[Session]:
-        """A committed session; the one place SQLAlchemy errors turn into StorageError."""
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except SQLAlchemyError as exc:
-            raise StorageError(f"semantic store: {exc}") from exc
+    def _session(self):
+        return session_scope(self._sessions, "semantic store")
 
     def insert(self, entries: Sequence[NewSemanticEntry]) -> list[int]:
         """Insert ``entries`` in one transaction; their new ids, in order."""
