@@ -80,6 +80,30 @@ REJECTED = [
     ("content", "How do I reset the admin password?", "How do I reset the wifi password?"),
     # entity: names written in camel case
     ("entity", "Can I sync my notes with iCloud?", "Can I sync my notes?"),
+    # negation: the two sides of one relation
+    ("negation", "Can the landlord end the contract early?",
+     "Can the tenant end the contract early?"),
+    ("negation", "Does the employer pay into the pension?",
+     "Does the employee pay into the pension?"),
+    # scope: first/last on one side only; a quantifier of another class ("each" is not "all")
+    ("scope", "When does the first ferry leave for the island?",
+     "When does the ferry leave for the island?"),
+    ("scope", "What time is the last tram to the stadium?",
+     "What time is the tram to the stadium?"),
+    ("scope", "How much is it for each of us?", "How much is it for all of us?"),
+    # scope: a superlative, or a comparative narrowing a noun, on one side only
+    ("scope", "Where is the nearest pharmacy?", "Where is a pharmacy?"),
+    ("scope", "Is there an earlier flight to Oslo?", "Is there a flight to Oslo?"),
+    # scope: a noun restricted after a preposition on one side only
+    ("scope", "Is there a discount for students?", "Is there a discount for mature students?"),
+    # entity: another country
+    ("entity", "Do I need a visa to visit the UK?", "Do I need a visa to visit America?"),
+    # content: a compound on one side, its modifier without the head on the other
+    ("content", "What repairs does my boat need?", "What does my boat insurance cover?"),
+    ("content", "How much is a piano lesson?", "How much is a piano?"),
+    # content: synonyms of one verb do not cover a different verb; light verbs change nothing
+    ("content", "How do I dispute a parking fine?", "How do I pay a parking fine?"),
+    ("negation", "Can you put the heating on?", "Can you put the heating off?"),
 ]
 
 
@@ -112,6 +136,25 @@ ACCEPTED = [
     ("How do I increase the volume?", "How do I make the sound louder and bigger?"),
     ("How do I get a replacement card?", "How do I get a new card?"),
     ("Does my membership auto-renew?", "Does my membership renew automatically?"),
+    # both sides of a relation named on both sides
+    ("Who pays the deposit, the buyer or the seller?",
+     "Does the buyer or the seller pay the deposit?"),
+    # quantifiers of one class; "last" as "final", "last name" as a name
+    ("Does every room have a kettle?", "Do all rooms have a kettle?"),
+    ("Can I order extra pillows?", "Can I order additional pillows?"),
+    ("Can I book another night?", "Can I book an extra night?"),
+    ("Can I pay the final instalment early?", "Can I pay the last instalment early?"),
+    ("How do I change my last name on my passport?", "How do I change my name on my passport?"),
+    # a superlative matched by a synonym; a comparative saying how, not which
+    ("What's the quickest way to get to the airport?", "How do I get to the airport fast?"),
+    ("How do I make the text bigger?", "How do I increase the text size?"),
+    # two names of one country; synonymous modifiers after a preposition
+    ("Do I need a visa to visit the USA?", "Do I need a visa to visit America?"),
+    ("Is there a discount for large groups?", "Is there a discount for big groups?"),
+    # synonyms of a request verb; a light verb ("set") on one side
+    ("How do I submit my expense claim?", "How do I send my expense claim?"),
+    ("How do I dispute a parking fine?", "How do I challenge a parking fine?"),
+    ("Can you set a reminder to water the plants?", "Can you remind me to water the plants?"),
 ]
 
 
@@ -143,6 +186,51 @@ def test_restriction_is_accepted_when_the_embedding_vouches_for_it(verifier):
     assert verifier.verify(query, cached, similarity=0.90).reason == "scope"
 
 
+def test_restriction_after_a_preposition_is_accepted_when_the_embedding_vouches(verifier):
+    query, cached = "Is there a discount for students?", "Is there a discount for mature students?"
+    assert verifier.verify(query, cached, similarity=0.95).accepted
+    assert verifier.verify(query, cached, similarity=0.90).reason == "scope"
+
+
+def test_dropped_head_is_accepted_when_the_embedding_vouches_for_it(verifier):
+    query, cached = "How much is a piano lesson?", "How much does a piano cost?"
+    assert verifier.verify(query, cached, similarity=0.92).accepted
+    verdict = verifier.verify(query, cached, similarity=0.80)
+    assert (verdict.reason, verdict.detail) == (
+        "content", "'piano lesson' on one side, no 'lesson' on the other"
+    )
+
+
+@pytest.mark.parametrize("query,cached,accepted", [
+    ("Which is the cheapest hotel near the beach?", "Which hotels are near the beach?", False),
+    ("Is there a later train to York?", "Is there a train to York?", False),
+    ("Which is the cheapest hotel near the beach?", "Which is the cheapest hotel by the beach?",
+     True),
+    ("Can I upgrade to a bigger room?", "Can I upgrade my room?", True),  # same end of size
+])
+def test_comparatives_and_superlatives_on_one_side(verifier, query, cached, accepted):
+    # a similarity high enough to vouch for a restricted noun does not vouch for these
+    verdict = verifier.verify(query, cached, similarity=0.95)
+    assert verdict.accepted == accepted, verdict.detail
+    if not accepted:
+        assert verdict.reason == "scope" and verdict.detail.startswith("comparative/superlative")
+
+
+@pytest.mark.parametrize("query,cached", [
+    # the question's verb or predicate may end the noun phrase: "shop" is the head, not "open"
+    ("Is the gift shop open on bank holidays?", "Can I visit the gift shop on bank holidays?"),
+    ("Does the garden centre stock compost?", "Is there compost at the garden centre?"),
+    # a preposition follows the subject, so the verb comes after: "mean" is no head
+    ("What does the amber light on my dashboard mean?", "Is there an amber light on my dashboard?"),
+    # an -ing form and an adverb are no heads
+    ("My visa's running out, what do I do?", "What do I do about my visa?"),
+    ("How do I close my account permanently?", "How do I close my account?"),
+])
+def test_verbs_and_adverbs_are_not_taken_for_dropped_heads(verifier, query, cached):
+    # without a similarity, the similarity-gated content rule stays out of the way
+    assert verifier.verify(query, cached).accepted, verifier.verify(query, cached).detail
+
+
 def test_analysis_features():
     a = analyse("Can't I send £20 to Maria on 3 March at 7pm?")
     assert a.negation == 1
@@ -156,3 +244,10 @@ def test_analysis_features():
     assert analyse("Can I go on my own?").scope == frozenset()
     assert analyse("Delete all the files").scope == frozenset()
     assert analyse("Do all staff get it?").scope == {"all"}
+    assert analyse("When is the last bus?").scope == {"last"}
+    assert analyse("What did I order last week?").scope == frozenset()
+    assert analyse("What's my first name?").scope == frozenset()
+    assert analyse("Which is the cheapest room?").degrees == {"cheap"}
+    assert analyse("Is there a bigger room?").degrees == {"big"}
+    assert analyse("Can you make it bigger?").degrees == frozenset()
+    assert analyse("Pay by Friday at the latest").degrees == frozenset()
