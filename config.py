@@ -105,7 +105,10 @@ class SemanticConfig:
     TTL, context and verifier wins). A request without a category goes to the category whose
     ``examples`` prototype is nearest when that similarity is at least ``auto_category_floor``,
     else to ``default_category``. ``rebuild_ratio``: deleted share of an index that triggers
-    its rebuild.
+    its rebuild. ``max_temperature``: a request sampled hotter than this bypasses the semantic
+    cache (neither served from it nor stored), since it asks for a fresh draw, not the answer
+    of record; the default (no limit) caches every request, as GPTCache and RedisVL do; 0.0
+    caches greedy requests only.
     """
 
     enabled: bool = True
@@ -117,6 +120,7 @@ class SemanticConfig:
     top_k: int = 4
     auto_category_floor: float = 0.5
     rebuild_ratio: float = 0.3
+    max_temperature: float = float("inf")
 
     def category(self, name: str) -> CategoryConfig:
         for cat in self.categories:
@@ -207,6 +211,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("semantic.top_k must be >= 1")
     if not 0.0 < semantic.rebuild_ratio <= 1.0:
         raise ConfigError("semantic.rebuild_ratio must be in (0, 1]")
+    if not semantic.max_temperature >= 0.0:
+        raise ConfigError("semantic.max_temperature must be >= 0")
 
 
 # Environment variables read at the edge: BLENDCACHE_<SECTION>_<KEY>, e.g. BLENDCACHE_MODEL_PATH.

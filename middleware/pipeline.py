@@ -133,6 +133,10 @@ class ChatPipeline:
                       documents: list[str]) -> _SemanticKey | None:
         if self.semantic is None or options.cache == "off":
             return None
+        temperature = job.request.temperature or 0.0
+        if temperature > self.settings.semantic.max_temperature:
+            self.metrics["semantic_bypassed_sampled"] += 1
+            return None
         users = [m for m in messages if m["role"] == "user"]
         if not users:
             return None

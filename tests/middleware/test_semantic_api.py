@@ -125,3 +125,17 @@ def test_cached_answer_respects_the_token_limit(client):
     assert body["choices"][0]["finish_reason"] == "length"
     assert text_of(longer).startswith(text_of(shorter))
     assert sum(client.app.state.pipeline.semantic.stats().entries.values()) == 1  # replaced
+
+
+def test_sampled_requests_above_max_temperature_bypass_the_cache(make_app, make_settings):
+    settings = make_settings(semantic=SemanticConfig(max_temperature=0.5))
+    with TestClient(make_app(settings)) as c:
+        hot = ask(temperature=1.0, seed=7)
+        assert c.post(URL, json=hot).headers["x-blendcache-cache"] == "miss"
+        assert c.post(URL, json=hot).headers["x-blendcache-cache"] == "miss"  # nothing stored
+        semantic = c.app.state.pipeline.semantic
+        assert sum(semantic.stats().entries.values()) == 0
+        c.post(URL, json=ask(temperature=0.2))  # at or below the limit: cached as usual
+        assert c.post(URL, json=ask()).headers["x-blendcache-cache"] == "semantic-hit"
+        assert c.post(URL, json=hot).headers["x-blendcache-cache"] == "miss"  # not served either
+        assert c.app.state.pipeline.metrics["semantic_bypassed_sampled"] == 3
