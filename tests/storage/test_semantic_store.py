@@ -14,8 +14,8 @@ def make_entry(i: int = 0, *, tenant="acme", category="default", model="m", expi
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = SemanticStore(f"sqlite:///{tmp_path / 'sem.db'}")
+def store(database_url):
+    store = SemanticStore(database_url)
     yield store
     store.engine.dispose()
 
