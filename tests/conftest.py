@@ -47,3 +47,29 @@ def make_settings(tmp_path):
         return Settings(storage=storage, **sections)
 
     return make
+
+
+@pytest.fixture
+def postgres_url():
+    """URL of the real PostgreSQL that .ci/run starts (BLENDCACHE_TEST_POSTGRES_URL), skipped
+    with a reason without one; every table is dropped again after the test."""
+    url = os.environ.get("BLENDCACHE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("no PostgreSQL: .ci/run starts one and sets BLENDCACHE_TEST_POSTGRES_URL")
+    yield url
+    from sqlalchemy import create_engine
+
+    from blendcache.storage.db import Base
+
+    engine = create_engine(url)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path):
+    """An empty database of each kind the project supports: SQLite (embedded, always) and
+    PostgreSQL (``postgres_url``)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta.db'}"
+    return request.getfixturevalue("postgres_url")

@@ -102,8 +102,9 @@ def test_tenants_never_share_answers(make_app, make_settings):
         assert c.post(URL, json=ask(), headers=a).headers["x-blendcache-cache"] == "semantic-hit"
 
 
-def test_answers_survive_a_restart(make_app, make_settings, tmp_path):
-    settings = make_settings(storage=StorageConfig(data_dir=str(tmp_path / "data")))
+def test_answers_survive_a_restart(make_app, make_settings, tmp_path, database_url):
+    settings = make_settings(storage=StorageConfig(data_dir=str(tmp_path / "data"),
+                                                   database_url=database_url))
     with TestClient(make_app(settings)) as c:
         first = text_of(c.post(URL, json=ask()))
     with TestClient(make_app(settings)) as c:
@@ -140,28 +141,3 @@ def test_sampled_requests_above_max_temperature_bypass_the_cache(make_app, make_
         assert c.post(URL, json=hot).headers["x-blendcache-cache"] == "miss"  # not served either
         assert c.app.state.pipeline.metrics["semantic_bypassed_sampled"] == 3
 
-
-@pytest.mark.postgres
-def test_answers_survive_a_restart_on_postgresql(make_app, make_settings, tmp_path):
-    import os
-
-    from sqlalchemy import create_engine
-
-    from blendcache.storage.db import Base
-
-    url = os.environ.get("BLENDCACHE_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("no PostgreSQL: .ci/run starts one and sets BLENDCACHE_TEST_POSTGRES_URL")
-    settings = make_settings(storage=StorageConfig(data_dir=str(tmp_path / "data"),
-                                                   database_url=url))
-    try:
-        with TestClient(make_app(settings)) as c:
-            first = text_of(c.post(URL, json=ask()))
-        with TestClient(make_app(settings)) as c:
-            again = c.post(URL, json=ask())
-            assert again.headers["x-blendcache-cache"] == "semantic-hit"
-            assert text_of(again) == first
-    finally:
-        engine = create_engine(url)
-        Base.metadata.drop_all(engine)
-        engine.dispose()
