@@ -184,6 +184,8 @@ def validate(settings: Settings) -> None:
                           f"got {blend.selection!r}")
     if not blend.check_layers or any(layer < 0 for layer in blend.check_layers):
         raise ConfigError("blend.check_layers must be non-negative layer indices")
+    if len(set(blend.check_layers)) != len(blend.check_layers):
+        raise ConfigError(f"blend.check_layers repeats a layer: {list(blend.check_layers)}")
     if blend.kv_codec not in ("none", "int8"):
         raise ConfigError(f"blend.kv_codec must be 'none' or 'int8', got {blend.kv_codec!r}")
     names = [c.name for c in settings.semantic.categories]

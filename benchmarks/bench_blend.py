@@ -23,7 +23,8 @@ from typing import Callable
 
 import torch
 
-from blendcache.benchmarks._common import best_f1, device_name, git_revision, median, percentile
+from blendcache.benchmarks._common import (
+    best_f1, device_name, git_revision, median, normalize_answer, percentile)
 from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
@@ -73,8 +74,8 @@ def _from_tier(tier, options: BlendOptions) -> Method:
     return run
 
 
-def methods(ratios: list[float], *, check_layers: tuple[int, ...],
-            selection: str) -> dict[str, Method]:
+def methods(ratios: list[float], *, check_layers: tuple[int, ...], selection: str,
+            also_check_layers: tuple[int, ...] | None = None) -> dict[str, Method]:
     out: dict[str, Method] = {
         "full_prefill": _full_prefill,
         "prefix_cache": _prefix_cache,
@@ -83,6 +84,11 @@ def methods(ratios: list[float], *, check_layers: tuple[int, ...],
     for r in ratios:
         out[f"cacheblend_r{r:g}"] = _fused(BlendOptions(recompute_ratio=r, method=selection,
                                                         check_layers=check_layers))
+    if also_check_layers:  # the same ratios with other check layers, side by side
+        tag = "-".join(str(layer) for layer in also_check_layers)
+        for r in ratios:
+            out[f"cacheblend_r{r:g}_L{tag}"] = _fused(BlendOptions(
+                recompute_ratio=r, method=selection, check_layers=also_check_layers))
     out["random_r0.15"] = _fused(BlendOptions(recompute_ratio=0.15, check_layers=check_layers,
                                               method="random"))
     return out
@@ -110,11 +116,19 @@ def _measure(engine: Engine, method: Method, cache: ChunkCache, layout: PromptLa
 def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
                     max_new_tokens: int = 24, check_layers: tuple[int, ...] = (2,),
                     selection: str = "weighted",
+                    also_check_layers: tuple[int, ...] | None = None,
                     shared_prefix: bool = True, disk_dir: str | None = None,
                     prompt: str = "cacheblend", log=print) -> dict:
     """Every method on every sample. With ``disk_dir``, two more methods read the chunk KVs
-    from disk tiers there: ``cacheblend_r0.15_disk`` (fp32) and ``cacheblend_r0.15_int8``."""
-    table = methods(ratios, check_layers=check_layers, selection=selection)
+    from disk tiers there: ``cacheblend_r0.15_disk`` (fp32) and ``cacheblend_r0.15_int8``.
+    With ``also_check_layers``, ``cacheblend_r{r}_L{layers}`` run each ratio with those check
+    layers too.
+
+    Besides the issue's JSON, ``result["answer_agreement"]`` (left out of the JSON file)
+    holds a looser agreement per method: the first line of the answer equal to full prefill's
+    after SQuAD normalisation, which forgives a different continuation after the answer."""
+    table = methods(ratios, check_layers=check_layers, selection=selection,
+                    also_check_layers=also_check_layers)
     cache = ChunkCache(engine, tiers=[MemoryTier(8 << 30)], shared_prefix=shared_prefix)
     disks = []
     if disk_dir is not None:
@@ -123,7 +137,7 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
             disks.append(DiskTier(Path(disk_dir) / codec, 1 << 40, codec=codec))
             table[name] = _from_tier(disks[-1], options)
     per: dict[str, dict[str, list[float]]] = {
-        name: {"ttft": [], "speedup": [], "f1": [], "agree": [], "kl": []} for name in table}
+        name: {"ttft": [], "speedup": [], "f1": [], "agree": [], "line": [], "kl": []} for name in table}
     prompt_tokens = []
     layouts = [_layout(engine, s, prompt) for s in samples]
     _measure(engine, _full_prefill, cache, layouts[0], 1)  # warm-up, not recorded
@@ -141,6 +155,7 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
             row["speedup"].append(ref.ttft_ms / got.ttft_ms)
             row["f1"].append(best_f1(got.answer, sample.get("answers", [])))
             row["agree"].append(float(got.answer == ref.answer))
+            row["line"].append(float(_first_line(got.answer) == _first_line(ref.answer)))
             kl = torch.sum(ref.log_probs.exp() * (ref.log_probs - got.log_probs)).item()
             row["kl"].append(max(kl, 0.0))
         log(f"[{i + 1}/{len(samples)}] {len(layout.ids)} tokens: " + ", ".join(
@@ -162,7 +177,13 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
             "agreement": round(sum(row["agree"]) / len(row["agree"]), 4),
             "kl_first_token": round(sum(row["kl"]) / len(row["kl"]), 5),
         } for name, row in per.items()},
+        "answer_agreement": {
+            name: round(sum(row["line"]) / len(row["line"]), 4) for name, row in per.items()},
     }
+
+
+def _first_line(answer: str) -> str:
+    return normalize_answer(answer.strip().split("\n", 1)[0])
 
 
 # The RAG prompt of CacheBlend's evaluation: an instruction before the passages (the shared
@@ -188,14 +209,20 @@ def _layout(engine: Engine, sample: dict, prompt: str = "cacheblend") -> PromptL
 
 
 def format_table(result: dict) -> str:
-    head = f"{'method':<18}{'ttft p50':>10}{'ttft p90':>10}{'speedup':>9}{'f1':>8}{'agree':>8}{'kl':>10}"
+    head = (f"{'method':<24}{'ttft p50':>10}{'ttft p90':>10}{'speedup':>9}{'f1':>8}"
+            f"{'agree':>8}{'kl':>10}{'agree@line':>12}")
     lines = [f"{result['model']} on {result['device']}",
              f"{result['samples']} samples, prompt tokens p50 {result['prompt_tokens_p50']:.0f}",
              head, "-" * len(head)]
     for name, m in result["methods"].items():
-        lines.append(f"{name:<18}{m['ttft_ms_p50']:>10.0f}{m['ttft_ms_p90']:>10.0f}"
+        line = result.get("answer_agreement", {}).get(name)
+        lines.append(f"{name:<24}{m['ttft_ms_p50']:>10.0f}{m['ttft_ms_p90']:>10.0f}"
                      f"{m['speedup']:>8.2f}x{m['f1']:>8.3f}{m['agreement']:>8.2f}"
-                     f"{m['kl_first_token']:>10.4f}")
+                     f"{m['kl_first_token']:>10.4f}"
+                     + (f"{line:>12.2f}" if line is not None else ""))
+    if "answer_agreement" in result:
+        lines.append("agree: the whole greedy answer equals full prefill's; agree@line: its "
+                     "first line does, SQuAD-normalised")
     return "\n".join(lines)
 
 
@@ -226,6 +253,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recompute ratios for cacheblend_r{r} (default 0.05,0.15,0.3)")
     parser.add_argument("--check-layers", default="2",
                         help="check layers, comma-separated (several = gradual filtering)")
+    parser.add_argument("--also-check-layers", default="", metavar="LAYERS",
+                        help="also run every ratio with these check layers, side by side "
+                             "(cacheblend_r{r}_L{layers}), e.g. 2,8")
     parser.add_argument("--selection", choices=["deviation", "weighted"], default="weighted",
                         help="token choice of cacheblend_r{r}: CacheBlend's KV deviation, or "
                              "deviation weighted by the question's attention (default)")
@@ -249,12 +279,14 @@ def run(args: argparse.Namespace, engine: Engine) -> dict:
         max_new_tokens=args.max_new_tokens,
         check_layers=tuple(int(x) for x in args.check_layers.split(",") if x),
         selection=args.selection,
+        also_check_layers=tuple(int(x) for x in args.also_check_layers.split(",") if x) or None,
         shared_prefix=not args.no_shared_prefix, disk_dir=args.disk_dir, prompt=args.prompt,
         log=lambda s: print(s, file=sys.stderr))
     print(f"git {git_revision()}")
     print(format_table(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        issue_keys = {k: v for k, v in result.items() if k != "answer_agreement"}
+        Path(args.json).write_text(json.dumps(issue_keys, indent=2) + "\n")
     if args.plot:
         plot(result, args.plot)
     return result

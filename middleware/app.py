@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.config import Settings
-from blendcache.errors import BlendCacheError, RequestError, UpstreamError
+from blendcache.errors import BlendCacheError, ConfigError, RequestError, UpstreamError
 from blendcache.index.semantic_cache import SemanticCache
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.routes import chat, health, models, stats
@@ -29,6 +29,9 @@ log = logging.getLogger("blendcache.app")
 def create_app(settings: Settings, *, engine: Engine | None = None, embedder=None) -> FastAPI:
     """The ASGI app. ``engine`` and ``embedder`` may be passed in (tests share loaded models)."""
     engine = engine or load_engine(settings.model, data_dir=settings.storage.data_dir)
+    if max(settings.blend.check_layers) >= engine.spec.num_layers:
+        raise ConfigError(f"blend.check_layers {list(settings.blend.check_layers)}: the model "
+                          f"{engine.spec.name} has {engine.spec.num_layers} layers")
     app = FastAPI(title="blendcache", version="0.1.0",
                   description="Semantic and chunk-level cache proxy for RAG (OpenAI-compatible)")
     app.state.settings = settings

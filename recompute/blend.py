@@ -161,7 +161,7 @@ def blend(
     all_pos = torch.arange(total, device=engine.device)[None]
     cos_all, sin_all = model.rotary_emb(h, all_pos)  # (1, T, D)
     checks = {} if ratio in (0.0, 1.0) or n_chunk == 0 else dict(
-        zip(options.check_layers, schedule(ratio, len(options.check_layers))))
+        zip(options.check_layers, schedule(ratio, options.check_layers, engine.spec.num_layers)))
     selection = Selection(ratio, options.method, options.seed)
     mask = _causal_mask(pos, total, h.dtype)
     for li, layer in enumerate(model.layers[: engine.spec.num_layers]):

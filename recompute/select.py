@@ -54,7 +54,22 @@ def select_chunk_tokens(
     return dispatch.select_tokens(deviation, keep)
 
 
-def schedule(ratio: float, num_checks: int) -> list[float]:
-    """Gradual filtering: the kept share halves towards ``ratio`` over the check layers
-    (e.g. 0.15 over 2 checks keeps 30% at the first and 15% at the second)."""
-    return [min(1.0, ratio * 2 ** (num_checks - 1 - i)) for i in range(num_checks)]
+def schedule(ratio: float, check_layers: tuple[int, ...], num_layers: int) -> list[float]:
+    """Gradual filtering at equal cost: the share kept at each check layer (in ``check_layers``
+    order). The share halves from one check to the next, and is scaled so that the average
+    share over the layers from the first check on is ``ratio``: checks (2, 8) of a 30-layer
+    model at r = 0.15 keep 24.7% after layer 2 and 12.4% after layer 8, costing what one check
+    at layer 2 keeping 15% costs. A share the budget would push past 1 is clipped at 1 and the
+    rest spread over the later checks."""
+    layers = sorted(check_layers)
+    if any(layer >= num_layers for layer in layers):
+        raise ValueError(f"check layers {layers} beyond the model's {num_layers} layers")
+    spans = [b - a for a, b in zip(layers, [*layers[1:], num_layers])]
+    total = ratio * (num_layers - layers[0])  # token-layers the single-check schedule costs
+    shares = [0.0] * len(layers)
+    for i in range(len(layers)):  # one at a time: a clipped share passes its excess on
+        weights = [spans[j] * 2.0 ** -(j - i) for j in range(i, len(layers))]
+        shares[i] = min(1.0, total / sum(weights))
+        total -= shares[i] * spans[i]
+    by_layer = dict(zip(layers, shares))
+    return [by_layer[layer] for layer in check_layers]

@@ -30,11 +30,18 @@ def test_bench_runs_every_method(engine, tmp_path):
     data.write_text("\n".join(json.dumps(s) for s in SAMPLES))
     samples = bench_blend.load_samples(data)
     result = bench_blend.run_blend_bench(engine, samples, ratios=[0.5], max_new_tokens=4,
+                                         also_check_layers=(2, 8),
                                          disk_dir=str(tmp_path / "kv"), log=lambda _: None)
-    assert set(result) == {"device", "model", "samples", "prompt_tokens_p50", "methods"}
-    assert list(result["methods"]) == [
-        "full_prefill", "prefix_cache", "full_reuse", "cacheblend_r0.5", "random_r0.15",
-        "cacheblend_r0.15_disk", "cacheblend_r0.15_int8"]
+    assert set(result) == {"device", "model", "samples", "prompt_tokens_p50", "methods",
+                           "answer_agreement"}
+    names = ["full_prefill", "prefix_cache", "full_reuse", "cacheblend_r0.5",
+             "cacheblend_r0.5_L2-8", "random_r0.15", "cacheblend_r0.15_disk",
+             "cacheblend_r0.15_int8"]
+    assert list(result["methods"]) == names
+    assert list(result["answer_agreement"]) == names
+    # the looser agreement forgives more, never less
+    for name in names:
+        assert result["answer_agreement"][name] >= result["methods"][name]["agreement"]
     for name, m in result["methods"].items():
         assert set(m) == {"ttft_ms_p50", "ttft_ms_p90", "speedup", "f1", "agreement",
                           "kl_first_token"}
@@ -43,4 +50,5 @@ def test_bench_runs_every_method(engine, tmp_path):
     assert full["agreement"] == 1.0 and full["kl_first_token"] == 0.0
     assert result["methods"]["prefix_cache"]["kl_first_token"] < 1e-6
     assert result["samples"] == 2
-    assert "full_prefill" in bench_blend.format_table(result)
+    assert result["answer_agreement"]["full_prefill"] == 1.0
+    assert "agree@line" in bench_blend.format_table(result)

@@ -107,3 +107,24 @@ def test_stats_and_metrics_count_both_layers(client):
     text = client.get("/metrics").text
     assert 'blendcache_chunk_tier_hits{tier="memory"} 3' in text
     assert "blendcache_requests_total 2" in text
+
+
+def test_check_layers_beyond_the_model_refuse_to_start(make_app, make_settings, engine):
+    from blendcache.errors import ConfigError
+
+    layers = engine.spec.num_layers
+    with pytest.raises(ConfigError, match=f"has {layers} layers"):
+        make_app(make_settings(blend=BlendConfig(check_layers=(2, layers))))
+
+
+def test_gradual_filtering_through_the_api(make_app, make_settings):
+    """Checks at layers 2 and 8 keep fewer tokens to the end than one check at the same ratio
+    (the schedule spends the same budget, more of it early)."""
+    recomputed = {}
+    for layers in ((2,), (2, 8)):
+        with TestClient(make_app(make_settings(blend=BlendConfig(check_layers=layers)))) as client:
+            client.post("/v1/chat/completions", json=ask())
+            info = client.post("/v1/chat/completions", json=ask()).json()["blendcache"]
+        assert info["chunks_reused"] == 2
+        recomputed[layers] = info["tokens_recomputed"]
+    assert 0 < recomputed[(2, 8)] < recomputed[(2,)]

@@ -105,10 +105,32 @@ def test_selection_picks_planted_high_deviation_tokens():
     assert len(rand) == 4 and rand.tolist() == sorted(rand.tolist())
 
 
-def test_gradual_filtering_schedule():
-    assert schedule(0.15, 1) == [0.15]
-    assert schedule(0.15, 3) == [0.6, 0.3, 0.15]
-    assert schedule(0.6, 2) == [1.0, 0.6]
+def _cost(shares, layers, num_layers):
+    """Token-layers recomputed from the first check on, as a share of the chunk tokens."""
+    order = sorted(zip(layers, shares))
+    ends = [layer for layer, _ in order[1:]] + [num_layers]
+    return sum(share * (end - layer) for (layer, share), end in zip(order, ends))
+
+
+@pytest.mark.parametrize("ratio", [0.05, 0.15, 0.5, 0.9])
+@pytest.mark.parametrize("layers", [(2,), (2, 8), (1, 4, 16), (8, 2)])
+def test_gradual_filtering_schedule_costs_what_one_check_costs(ratio, layers):
+    shares = schedule(ratio, layers, 30)
+    assert _cost(shares, layers, 30) == pytest.approx(ratio * (30 - min(layers)))
+    by_layer = [share for _, share in sorted(zip(layers, shares))]
+    assert all(0 < s <= 1 for s in by_layer)
+    assert by_layer == sorted(by_layer, reverse=True)  # narrows from check to check
+    if len(layers) > 1 and by_layer[0] < 1:
+        assert by_layer[1] == pytest.approx(by_layer[0] / 2)
+
+
+def test_gradual_filtering_schedule_examples():
+    assert schedule(0.15, (2,), 30) == [0.15]
+    assert schedule(0.15, (2, 8), 30) == pytest.approx([4.2 / 17, 2.1 / 17])
+    assert schedule(0.9, (2, 8), 30) == pytest.approx([1.0, (0.9 * 28 - 6) / 22])
+    assert schedule(1.0, (2, 8), 30) == pytest.approx([1.0, 1.0])
+    with pytest.raises(ValueError):
+        schedule(0.15, (2, 30), 30)
 
 
 @pytest.mark.model
