@@ -68,6 +68,7 @@ class BlendConfig:
     check_layers: tuple[int, ...] = (2,)  # several: gradual filtering
     selection: str = "weighted"  # "deviation" (CacheBlend) | "weighted" | "random"
     shared_prefix: bool = True
+    background: str = "builtin"  # "builtin" | "none" | a text file: chunk_cache/background.py
     kv_codec: str = "none"  # "none" | "int8"
 
 
@@ -186,6 +187,9 @@ def validate(settings: Settings) -> None:
         raise ConfigError("blend.check_layers must be non-negative layer indices")
     if len(set(blend.check_layers)) != len(blend.check_layers):
         raise ConfigError(f"blend.check_layers repeats a layer: {list(blend.check_layers)}")
+    if blend.background not in ("builtin", "none") and not Path(blend.background).is_file():
+        raise ConfigError(f"blend.background must be 'builtin', 'none' or a text file, "
+                          f"got {blend.background!r}")
     if blend.kv_codec not in ("none", "int8"):
         raise ConfigError(f"blend.kv_codec must be 'none' or 'int8', got {blend.kv_codec!r}")
     names = [c.name for c in settings.semantic.categories]

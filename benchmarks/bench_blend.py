@@ -25,6 +25,7 @@ import torch
 
 from blendcache.benchmarks._common import (
     best_f1, device_name, git_revision, median, normalize_answer, percentile)
+from blendcache.chunk_cache.background import background_ids
 from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
@@ -52,6 +53,13 @@ def _fused(options: BlendOptions) -> Method:
     def run(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Prefilled:
         found = cache.lookup(layout)
         return blend(engine, layout, found.prefix, found.chunks, options)[0]
+    return run
+
+
+def _with_cache(other: ChunkCache, method: Method) -> Method:
+    """``method`` with its chunk KVs from ``other`` (e.g. chunks prefilled without background)."""
+    def run(engine: Engine, _cache: ChunkCache, layout: PromptLayout) -> Prefilled:
+        return method(engine, other, layout)
     return run
 
 
@@ -117,19 +125,30 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
                     max_new_tokens: int = 24, check_layers: tuple[int, ...] = (2,),
                     selection: str = "weighted",
                     also_check_layers: tuple[int, ...] | None = None,
-                    shared_prefix: bool = True, disk_dir: str | None = None,
+                    shared_prefix: bool = True, background: str = "builtin",
+                    compare_background: bool = False, disk_dir: str | None = None,
                     prompt: str = "cacheblend", log=print) -> dict:
     """Every method on every sample. With ``disk_dir``, two more methods read the chunk KVs
     from disk tiers there: ``cacheblend_r0.15_disk`` (fp32) and ``cacheblend_r0.15_int8``.
     With ``also_check_layers``, ``cacheblend_r{r}_L{layers}`` run each ratio with those check
-    layers too.
+    layers too. ``background`` is what chunks are prefilled after besides the shared prefix
+    (chunk_cache/background.py); with ``compare_background``, ``full_reuse_nobg`` and
+    ``cacheblend_r{r}_nobg`` use chunks prefilled after the shared prefix alone.
 
     Besides the issue's JSON, ``result["answer_agreement"]`` (left out of the JSON file)
     holds a looser agreement per method: the first line of the answer equal to full prefill's
     after SQuAD normalisation, which forgives a different continuation after the answer."""
     table = methods(ratios, check_layers=check_layers, selection=selection,
                     also_check_layers=also_check_layers)
-    cache = ChunkCache(engine, tiers=[MemoryTier(8 << 30)], shared_prefix=shared_prefix)
+    cache = ChunkCache(engine, tiers=[MemoryTier(8 << 30)], shared_prefix=shared_prefix,
+                       background=background_ids(engine, background))
+    caches = [cache]
+    if compare_background:
+        bare = ChunkCache(engine, tiers=[MemoryTier(8 << 30)], shared_prefix=shared_prefix)
+        caches.append(bare)
+        table["full_reuse_nobg"] = _with_cache(bare, table["full_reuse"])
+        for r in ratios:
+            table[f"cacheblend_r{r:g}_nobg"] = _with_cache(bare, table[f"cacheblend_r{r:g}"])
     disks = []
     if disk_dir is not None:
         options = BlendOptions(recompute_ratio=0.15, check_layers=check_layers, method=selection)
@@ -142,7 +161,8 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
     layouts = [_layout(engine, s, prompt) for s in samples]
     _measure(engine, _full_prefill, cache, layouts[0], 1)  # warm-up, not recorded
     for i, (sample, layout) in enumerate(zip(samples, layouts)):
-        cache.lookup(layout)  # store this sample's chunks: every method below finds them warm
+        for each in caches:  # store this sample's chunks: every method below finds them warm
+            each.lookup(layout)
         pkey, ckeys = cache.keys(layout)
         for disk in disks:
             disk.put_many(cache.tiers[0].get_many([pkey, *ckeys]))
@@ -160,7 +180,8 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
             row["kl"].append(max(kl, 0.0))
         log(f"[{i + 1}/{len(samples)}] {len(layout.ids)} tokens: " + ", ".join(
             f"{n} {per[n]['ttft'][-1]:.0f}ms" for n in ("full_prefill", *list(table)[3:4])))
-        cache.tiers[0].delete_many(cache.tiers[0].keys())  # keep memory bounded
+        for each in caches:  # keep memory bounded (the background is prefilled again: untimed)
+            each.tiers[0].delete_many(each.tiers[0].keys())
     for disk in disks:
         log(f"disk tier {disk.codec}: {disk.stats.bytes / max(disk.stats.entries, 1) / 1e6:.2f} "
             f"MB per chunk on average")
@@ -249,6 +270,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="FILE",
                         help="JSON array or JSONL of {question, answers[], ctxs[{title, text}]}")
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="samples (default 20)")
+    parser.add_argument("--offset", type=int, default=0, metavar="K",
+                        help="skip the first K samples (e.g. to measure on questions not "
+                             "looked at while tuning)")
     parser.add_argument("--ratios", default="0.05,0.15,0.3",
                         help="recompute ratios for cacheblend_r{r} (default 0.05,0.15,0.3)")
     parser.add_argument("--check-layers", default="2",
@@ -265,6 +289,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "bare question")
     parser.add_argument("--no-shared-prefix", action="store_true",
                         help="prefill chunks alone from position 0 (no shared prefix)")
+    parser.add_argument("--background", default="builtin", metavar="SPEC",
+                        help="what chunks are prefilled after besides the shared prefix: "
+                             "builtin (default), none, or a text file of passages")
+    parser.add_argument("--compare-background", action="store_true",
+                        help="also run full_reuse and every ratio on chunks prefilled without "
+                             "the background (full_reuse_nobg, cacheblend_r{r}_nobg)")
     parser.add_argument("--disk-dir", metavar="DIR",
                         help="also measure r=0.15 with chunk KVs read from disk tiers here, "
                              "fp32 and int8 (cacheblend_r0.15_disk, cacheblend_r0.15_int8)")
@@ -273,14 +303,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, engine: Engine) -> dict:
-    samples = load_samples(args.data, args.limit)
+    samples = load_samples(args.data, args.offset + args.limit)[args.offset:]
     result = run_blend_bench(
         engine, samples, ratios=[float(r) for r in args.ratios.split(",") if r],
         max_new_tokens=args.max_new_tokens,
         check_layers=tuple(int(x) for x in args.check_layers.split(",") if x),
         selection=args.selection,
         also_check_layers=tuple(int(x) for x in args.also_check_layers.split(",") if x) or None,
-        shared_prefix=not args.no_shared_prefix, disk_dir=args.disk_dir, prompt=args.prompt,
+        shared_prefix=not args.no_shared_prefix, background=args.background,
+        compare_background=args.compare_background, disk_dir=args.disk_dir, prompt=args.prompt,
         log=lambda s: print(s, file=sys.stderr))
     print(f"git {git_revision()}")
     print(format_table(result))

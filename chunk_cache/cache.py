@@ -1,8 +1,9 @@
 """The chunk KV cache: look each chunk up tier by tier (memory -> disk), prefill and store misses.
 
 A chunk is prefilled on its own after the prompt's shared prefix (so the attention sink and the
-system prompt are right; ``shared_prefix=False`` prefills it alone from position 0 instead) and
-its per-layer K (post-RoPE) and V are kept for the chunk tokens only. Hits found in a lower tier
+system prompt are right; ``shared_prefix=False`` prefills it alone from position 0 instead) and,
+when ``background`` is given, after a fixed background context too (background.py); its
+per-layer K (post-RoPE) and V are kept for the chunk tokens only. Hits found in a lower tier
 are promoted to the tiers above. Writes go through to every tier.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+
+import torch
 
 from blendcache.chunk_cache.keys import chunk_key, prefix_key
 from blendcache.recompute.model import Engine
@@ -36,19 +39,27 @@ class ChunkLookup:
 
 class ChunkCache:
     def __init__(self, engine: Engine, *, tiers: list[KVTier], store: ChunkStore | None = None,
-                 shared_prefix: bool = True, clock=time.time):
+                 shared_prefix: bool = True, background: tuple[int, ...] = (), clock=time.time):
         self.engine = engine
         self.tiers = tiers
         self.store = store
         self.shared_prefix = shared_prefix
+        self.background = tuple(background)
         self.clock = clock
         self.prefills = 0
 
     def keys(self, layout: PromptLayout) -> tuple[str, list[str]]:
+        """The prefix's key and each chunk's: a chunk is keyed by everything it was prefilled
+        after (shared prefix and background), so changing either makes new chunks."""
         fp = self.engine.spec.fingerprint
-        after = layout.prefix if self.shared_prefix else ()
+        after = (tuple(layout.prefix) if self.shared_prefix else ()) + self.background
         return prefix_key(fp, layout.prefix), [chunk_key(fp, c, prefix_ids=after)
                                                for c in layout.chunks]
+
+    def background_key(self, layout: PromptLayout) -> str:
+        """The background is stored like a chunk prefilled after the shared prefix."""
+        after = tuple(layout.prefix) if self.shared_prefix else ()
+        return chunk_key(self.engine.spec.fingerprint, self.background, prefix_ids=after)
 
     def lookup(self, layout: PromptLayout) -> ChunkLookup:
         """KVs of the prefix and every chunk; misses are prefilled and stored."""
@@ -60,18 +71,34 @@ class ChunkCache:
         new: dict[str, KV] = {}
         if prefix is None:
             prefix = new[pkey] = prefill_kv(self.engine, layout.prefix)
-        after = prefix if self.shared_prefix else None
+        context, built = None, False  # what misses are prefilled after: built on the first miss
         chunks = []
         for key, ids in zip(ckeys, layout.chunks):
             kv = found.get(key) or new.get(key)
             if kv is None:
-                kv = new[key] = prefill_kv(self.engine, ids, after=after)
+                if not built:
+                    context, built = self._context(layout, prefix, new), True
+                kv = new[key] = prefill_kv(self.engine, ids, after=context)
             chunks.append(kv)
         t2 = time.perf_counter()
         if new:
             self._put(new)
         reused = sum(1 for key in ckeys if key in found)
         return ChunkLookup(prefix, chunks, reused, len(ckeys), (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+    def _context(self, layout: PromptLayout, prefix: KV, new: dict[str, KV]) -> KV | None:
+        """What a missing chunk is prefilled after: the shared prefix, then the background
+        (looked up like a chunk, prefilled and stored on a miss); None when neither."""
+        base = prefix if self.shared_prefix else None
+        if not self.background:
+            return base
+        bkey = self.background_key(layout)
+        bg = self._get([bkey]).get(bkey)
+        if bg is None:
+            bg = new[bkey] = prefill_kv(self.engine, self.background, after=base)
+        if base is None:
+            return bg
+        return KV(torch.cat([base.k, bg.k], dim=2), torch.cat([base.v, bg.v], dim=2), base.start)
 
     def _get(self, keys: list[str]) -> dict[str, KV]:
         found: dict[str, KV] = {}

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from blendcache.chunk_cache.background import background_ids
 from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.config import Settings
 from blendcache.errors import BlendCacheError, ConfigError, RequestError, UpstreamError
@@ -54,7 +55,8 @@ def build_chunk_cache(settings: Settings, engine: Engine) -> ChunkCache:
                  codec=settings.blend.kv_codec),
     ]
     store = ChunkStore(make_engine(storage.resolved_database_url()))
-    return ChunkCache(engine, tiers=tiers, store=store, shared_prefix=settings.blend.shared_prefix)
+    return ChunkCache(engine, tiers=tiers, store=store, shared_prefix=settings.blend.shared_prefix,
+                      background=background_ids(engine, settings.blend.background))
 
 
 def build_semantic_cache(settings: Settings, embedder=None) -> SemanticCache:

@@ -34,6 +34,7 @@ def test_categories_from_toml(tmp_path):
     ({"blend": {"recompute_ratio": 1.5}}, "recompute_ratio"),
     ({"blend": {"check_layers": [2, 8, 2]}}, "repeats a layer"),
     ({"semantic": {"max_temperature": -0.1}}, "max_temperature"),
+    ({"blend": {"background": "/no/such/background.txt"}}, "blend.background"),
 ])
 def test_bad_config_is_a_config_error(data, match):
     with pytest.raises(ConfigError, match=match):

@@ -17,10 +17,11 @@ ASK = [{"role": "user", "content": "Which letter is last?"}]
 
 @pytest.fixture
 def make_cache(engine, tmp_path):
-    def make(*, memory_bytes=1 << 30, shared_prefix=True):
+    def make(*, memory_bytes=1 << 30, shared_prefix=True, background=()):
         tiers = [MemoryTier(memory_bytes), DiskTier(tmp_path / "kv", 1 << 30)]
         store = ChunkStore(make_engine(f"sqlite:///{tmp_path / 'meta.db'}"))
-        return ChunkCache(engine, tiers=tiers, store=store, shared_prefix=shared_prefix)
+        return ChunkCache(engine, tiers=tiers, store=store, shared_prefix=shared_prefix,
+                          background=background)
     return make
 
 
@@ -74,3 +75,29 @@ def test_without_shared_prefix_chunks_start_at_zero(make_cache, layout):
     found = cache.lookup(layout)
     assert all(kv.start == 0 for kv in found.chunks)
     assert cache.keys(layout)[1] != make_cache().keys(layout)[1]
+
+
+def test_background_chunks_are_prefilled_after_prefix_and_background(make_cache, layout, engine):
+    background = tuple(engine.tokenizer.encode(
+        format_document("Gamma is the third letter of the Greek alphabet."),
+        add_special_tokens=False))
+    cache = make_cache(background=background)
+    first = cache.lookup(layout)
+    assert cache.prefills == 4  # prefix, background, 2 chunks
+    p, b = len(layout.prefix), len(background)
+    assert [kv.start for kv in first.chunks] == [p + b, p + b]
+    context = prefill_kv(engine, layout.prefix + background)
+    expected = prefill_kv(engine, layout.chunks[1], after=context)
+    torch.testing.assert_close(first.chunks[1].k, expected.k, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(first.chunks[1].v, expected.v, atol=1e-4, rtol=1e-4)
+    assert cache.keys(layout)[1] != make_cache().keys(layout)[1]  # another context, other keys
+    assert cache.keys(layout)[0] == make_cache().keys(layout)[0]  # the prefix is the same
+
+    memory = cache.tiers[0].stats
+    hits = memory.hits
+    cache.lookup(layout)  # every chunk warm: the background is not even read
+    assert memory.hits == hits + 3 and cache.prefills == 4
+    other = build_layout(engine, ASK, [format_document(DOCS[0]), format_document("Beta is second.")])
+    found = cache.lookup(other)  # one new chunk: prefilled after the stored background
+    assert found.reused == 1 and cache.prefills == 5
+    assert memory.hits == hits + 3 + 3  # prefix, the old chunk, the background

@@ -103,7 +103,7 @@ def test_stats_and_metrics_count_both_layers(client):
     assert stats["requests"]["chunks_reused"] == 2 and stats["requests"]["chunks_total"] == 4
     tiers = stats["chunk_cache"]["tiers"]
     assert tiers["memory"]["hits"] == 3  # prefix + 2 chunks on the second request
-    assert stats["chunk_cache"]["stored"]["chunks"] == 3
+    assert stats["chunk_cache"]["stored"]["chunks"] == 4  # prefix, background, 2 chunks
     text = client.get("/metrics").text
     assert 'blendcache_chunk_tier_hits{tier="memory"} 3' in text
     assert "blendcache_requests_total 2" in text

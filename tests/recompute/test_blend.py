@@ -54,6 +54,22 @@ def test_ratio_one_reproduces_full_prefill(engine, case):
 
 
 @pytest.mark.model
+def test_ratio_one_reproduces_full_prefill_from_chunks_stored_after_a_background(engine, case):
+    """Chunks prefilled after prefix + background sit at later positions and saw other text;
+    re-rotated and fully recomputed they still give the full prefill."""
+    layout, prefix, _, full = case
+    background = tuple(engine.tokenizer.encode(format_document(DOCS[1] + " " + DOCS[2]),
+                                               add_special_tokens=False))
+    context = prefill_kv(engine, layout.prefix + background)
+    chunks = [prefill_kv(engine, c, after=context) for c in layout.chunks]
+    assert chunks[0].start == len(layout.prefix) + len(background)
+    out, _ = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=1.0))
+    torch.testing.assert_close(out.logits, full.logits, atol=2e-4, rtol=1e-4)
+    naive, _ = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=0.0))
+    assert kl(naive.logits, full.logits) > 1e-5  # the stored chunks are not the in-prompt ones
+
+
+@pytest.mark.model
 @pytest.mark.parametrize("method", ["deviation", "weighted"])
 def test_ratio_zero_is_naive_reuse_and_selection_recovers_fidelity(engine, case, method):
     layout, prefix, chunks, full = case
