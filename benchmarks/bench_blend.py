@@ -30,9 +30,11 @@ from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
 from blendcache.recompute.model import Engine
-from blendcache.recompute.prefill import PromptLayout, build_layout, format_document
+from blendcache.kernels import dispatch
+from blendcache.recompute.prefill import PromptLayout, build_layout, format_document, prefill_kv
 from blendcache.storage.blobs.disk import DiskTier
 from blendcache.storage.blobs.memory import MemoryTier
+from blendcache.storage.kvcodec import KV
 
 Method = Callable[[Engine, ChunkCache, PromptLayout], Prefilled]
 
@@ -71,6 +73,22 @@ def _prefix_cache(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Pr
     pkey, _ = cache.keys(layout)
     prefix = cache.tiers[0].get_many([pkey])[pkey]
     return prefill(engine, layout.ids, after=prefix)
+
+
+def _rounded_prefill(codec: str) -> Method:
+    """A noise floor, not a reuse method: the exact prompt KV rounded (``bf16`` or ``int8`` per
+    token), then the last prompt token run over it. Its agreement says how much a perturbation
+    far smaller than any reuse error already changes the greedy answers."""
+    def rounded(x: torch.Tensor) -> torch.Tensor:
+        if codec == "bf16":
+            return x.to(torch.bfloat16).to(x.dtype)
+        q, scale = dispatch.quantize_int8(x)
+        return dispatch.dequantize_int8(q, scale, x.dtype)
+
+    def run(engine: Engine, _cache: ChunkCache, layout: PromptLayout) -> Prefilled:
+        kv = prefill_kv(engine, layout.ids[:-1])
+        return prefill(engine, layout.ids, after=KV(rounded(kv.k), rounded(kv.v), 0))
+    return run
 
 
 def _from_tier(tier, options: BlendOptions) -> Method:
@@ -126,20 +144,26 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
                     selection: str = "weighted",
                     also_check_layers: tuple[int, ...] | None = None,
                     shared_prefix: bool = True, background: str = "builtin",
-                    compare_background: bool = False, disk_dir: str | None = None,
+                    compare_background: bool = False, noise_floor: bool = False,
+                    disk_dir: str | None = None,
                     prompt: str = "cacheblend", log=print) -> dict:
     """Every method on every sample. With ``disk_dir``, two more methods read the chunk KVs
     from disk tiers there: ``cacheblend_r0.15_disk`` (fp32) and ``cacheblend_r0.15_int8``.
     With ``also_check_layers``, ``cacheblend_r{r}_L{layers}`` run each ratio with those check
     layers too. ``background`` is what chunks are prefilled after besides the shared prefix
     (chunk_cache/background.py); with ``compare_background``, ``full_reuse_nobg`` and
-    ``cacheblend_r{r}_nobg`` use chunks prefilled after the shared prefix alone.
+    ``cacheblend_r{r}_nobg`` use chunks prefilled after the shared prefix alone. With
+    ``noise_floor``, ``full_prefill_kv_bf16`` and ``full_prefill_kv_int8`` round the exact
+    prompt KV (references for the agreement metric, not reuse methods).
 
     Besides the issue's JSON, ``result["answer_agreement"]`` (left out of the JSON file)
     holds a looser agreement per method: the first line of the answer equal to full prefill's
     after SQuAD normalisation, which forgives a different continuation after the answer."""
     table = methods(ratios, check_layers=check_layers, selection=selection,
                     also_check_layers=also_check_layers)
+    if noise_floor:
+        for codec in ("bf16", "int8"):
+            table[f"full_prefill_kv_{codec}"] = _rounded_prefill(codec)
     cache = ChunkCache(engine, tiers=[MemoryTier(8 << 30)], shared_prefix=shared_prefix,
                        background=background_ids(engine, background))
     caches = [cache]
@@ -295,6 +319,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare-background", action="store_true",
                         help="also run full_reuse and every ratio on chunks prefilled without "
                              "the background (full_reuse_nobg, cacheblend_r{r}_nobg)")
+    parser.add_argument("--noise-floor", action="store_true",
+                        help="also run the full prefill with its prompt KV rounded to bf16 and "
+                             "int8 (full_prefill_kv_bf16/_int8): what agreement tiny "
+                             "perturbations already cost")
     parser.add_argument("--disk-dir", metavar="DIR",
                         help="also measure r=0.15 with chunk KVs read from disk tiers here, "
                              "fp32 and int8 (cacheblend_r0.15_disk, cacheblend_r0.15_int8)")
@@ -311,7 +339,8 @@ def run(args: argparse.Namespace, engine: Engine) -> dict:
         selection=args.selection,
         also_check_layers=tuple(int(x) for x in args.also_check_layers.split(",") if x) or None,
         shared_prefix=not args.no_shared_prefix, background=args.background,
-        compare_background=args.compare_background, disk_dir=args.disk_dir, prompt=args.prompt,
+        compare_background=args.compare_background, noise_floor=args.noise_floor,
+        disk_dir=args.disk_dir, prompt=args.prompt,
         log=lambda s: print(s, file=sys.stderr))
     print(f"git {git_revision()}")
     print(format_table(result))

@@ -29,14 +29,20 @@ def test_bench_runs_every_method(engine, tmp_path):
     data = tmp_path / "rag.jsonl"
     data.write_text("\n".join(json.dumps(s) for s in SAMPLES))
     samples = bench_blend.load_samples(data)
+    background = tmp_path / "background.txt"  # a short one keeps the test quick
+    background.write_text("Lakes\nA lake is a body of water surrounded by land.\n\n"
+                          "Owls\nOwls hunt at night.\n")
     result = bench_blend.run_blend_bench(engine, samples, ratios=[0.5], max_new_tokens=4,
-                                         also_check_layers=(2, 8),
-                                         disk_dir=str(tmp_path / "kv"), log=lambda _: None)
+                                         also_check_layers=(2, 8), background=str(background),
+                                         compare_background=True,
+                                         noise_floor=True, disk_dir=str(tmp_path / "kv"),
+                                         log=lambda _: None)
     assert set(result) == {"device", "model", "samples", "prompt_tokens_p50", "methods",
                            "answer_agreement"}
     names = ["full_prefill", "prefix_cache", "full_reuse", "cacheblend_r0.5",
-             "cacheblend_r0.5_L2-8", "random_r0.15", "cacheblend_r0.15_disk",
-             "cacheblend_r0.15_int8"]
+             "cacheblend_r0.5_L2-8", "random_r0.15", "full_prefill_kv_bf16",
+             "full_prefill_kv_int8", "full_reuse_nobg", "cacheblend_r0.5_nobg",
+             "cacheblend_r0.15_disk", "cacheblend_r0.15_int8"]
     assert list(result["methods"]) == names
     assert list(result["answer_agreement"]) == names
     # the looser agreement forgives more, never less
@@ -49,6 +55,9 @@ def test_bench_runs_every_method(engine, tmp_path):
     full = result["methods"]["full_prefill"]
     assert full["agreement"] == 1.0 and full["kl_first_token"] == 0.0
     assert result["methods"]["prefix_cache"]["kl_first_token"] < 1e-6
+    # rounding the exact KV to bf16 perturbs the first token far less than naive reuse does
+    assert (result["methods"]["full_prefill_kv_bf16"]["kl_first_token"]
+            < result["methods"]["full_reuse"]["kl_first_token"])
     assert result["samples"] == 2
     assert result["answer_agreement"]["full_prefill"] == 1.0
     assert "agree@line" in bench_blend.format_table(result)

@@ -101,3 +101,18 @@ def test_background_chunks_are_prefilled_after_prefix_and_background(make_cache,
     found = cache.lookup(other)  # one new chunk: prefilled after the stored background
     assert found.reused == 1 and cache.prefills == 5
     assert memory.hits == hits + 3 + 3  # prefix, the old chunk, the background
+
+
+def test_background_documents_builtin_none_and_file(tmp_path):
+    from blendcache.chunk_cache.background import BUILTIN_PASSAGES, background_documents
+    from blendcache.errors import ConfigError
+
+    assert background_documents("none") == []
+    builtin = background_documents("builtin")
+    assert len(builtin) == len(BUILTIN_PASSAGES) and builtin[0].startswith("River delta\n")
+    path = tmp_path / "bg.txt"
+    path.write_text("First passage.\n\n\nSecond\npassage.\n")
+    assert background_documents(str(path)) == ["First passage.\n\n", "Second\npassage.\n\n"]
+    (tmp_path / "empty.txt").write_text("\n\n")
+    with pytest.raises(ConfigError, match="holds no text"):
+        background_documents(str(tmp_path / "empty.txt"))
