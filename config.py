@@ -65,7 +65,10 @@ class BlendConfig:
 
     enabled: bool = True
     recompute_ratio: float = 0.15
-    check_layers: tuple[int, ...] = (2,)  # several: gradual filtering
+    # Gradual filtering: at equal cost (select.schedule) checks at layers 2 and 8 gave a lower
+    # first-token KL than one check at layer 2 on 80 HotpotQA questions (README). A model with
+    # fewer than 9 layers needs its own, e.g. (2,).
+    check_layers: tuple[int, ...] = (2, 8)
     selection: str = "weighted"  # "deviation" (CacheBlend) | "weighted" | "random"
     shared_prefix: bool = True
     background: str = "builtin"  # "builtin" | "none" | a text file: chunk_cache/background.py

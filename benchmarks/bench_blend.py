@@ -27,10 +27,11 @@ from blendcache.benchmarks._common import (
     best_f1, device_name, git_revision, median, normalize_answer, percentile)
 from blendcache.chunk_cache.background import background_ids
 from blendcache.chunk_cache.cache import ChunkCache
+from blendcache.config import BlendConfig
+from blendcache.kernels import dispatch
 from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
 from blendcache.recompute.model import Engine
-from blendcache.kernels import dispatch
 from blendcache.recompute.prefill import PromptLayout, build_layout, format_document, prefill_kv
 from blendcache.storage.blobs.disk import DiskTier
 from blendcache.storage.blobs.memory import MemoryTier
@@ -140,7 +141,8 @@ def _measure(engine: Engine, method: Method, cache: ChunkCache, layout: PromptLa
 
 
 def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
-                    max_new_tokens: int = 24, check_layers: tuple[int, ...] = (2,),
+                    max_new_tokens: int = 24,
+                    check_layers: tuple[int, ...] = BlendConfig().check_layers,
                     selection: str = "weighted",
                     also_check_layers: tuple[int, ...] | None = None,
                     shared_prefix: bool = True, background: str = "builtin",
@@ -299,8 +301,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "looked at while tuning)")
     parser.add_argument("--ratios", default="0.05,0.15,0.3",
                         help="recompute ratios for cacheblend_r{r} (default 0.05,0.15,0.3)")
-    parser.add_argument("--check-layers", default="2",
-                        help="check layers, comma-separated (several = gradual filtering)")
+    parser.add_argument("--check-layers", default=",".join(map(str, BlendConfig().check_layers)),
+                        help="check layers, comma-separated (several = gradual filtering; "
+                             "default: the served default, [blend] check_layers)")
     parser.add_argument("--also-check-layers", default="", metavar="LAYERS",
                         help="also run every ratio with these check layers, side by side "
                              "(cacheblend_r{r}_L{layers}), e.g. 2,8")

@@ -30,7 +30,9 @@ from blendcache.recompute.select import Selection, budget, schedule, select_chun
 
 @dataclass(frozen=True)
 class BlendOptions:
-    """``recompute_ratio`` 1.0 reproduces a full prefill; 0.0 is naive reuse (suffix only)."""
+    """``recompute_ratio`` 1.0 reproduces a full prefill; 0.0 is naive reuse (suffix only).
+    ``check_layers`` defaults to CacheBlend's single check; the served default is
+    ``BlendConfig.check_layers`` (gradual filtering)."""
 
     recompute_ratio: float = 0.15
     check_layers: tuple[int, ...] = (2,)
