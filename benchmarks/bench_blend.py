@@ -145,7 +145,7 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
                     check_layers: tuple[int, ...] = BlendConfig().check_layers,
                     selection: str = "weighted",
                     also_check_layers: tuple[int, ...] | None = None,
-                    shared_prefix: bool = True, background: str = "builtin",
+                    shared_prefix: bool = True, background: str = BlendConfig().background,
                     compare_background: bool = False, noise_floor: bool = False,
                     disk_dir: str | None = None,
                     prompt: str = "cacheblend", log=print) -> dict:
@@ -316,9 +316,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "bare question")
     parser.add_argument("--no-shared-prefix", action="store_true",
                         help="prefill chunks alone from position 0 (no shared prefix)")
-    parser.add_argument("--background", default="builtin", metavar="SPEC",
+    parser.add_argument("--background", default=BlendConfig().background, metavar="SPEC",
                         help="what chunks are prefilled after besides the shared prefix: "
-                             "builtin (default), none, or a text file of passages")
+                             "builtin, none, or a text file of passages (default: the served "
+                             "default, [blend] background)")
     parser.add_argument("--compare-background", action="store_true",
                         help="also run full_reuse and every ratio on chunks prefilled without "
                              "the background (full_reuse_nobg, cacheblend_r{r}_nobg)")

@@ -52,14 +52,18 @@ class ChunkCache:
         """The prefix's key and each chunk's: a chunk is keyed by everything it was prefilled
         after (shared prefix and background), so changing either makes new chunks."""
         fp = self.engine.spec.fingerprint
-        after = (tuple(layout.prefix) if self.shared_prefix else ()) + self.background
+        after = self._shared_ids(layout) + self.background
         return prefix_key(fp, layout.prefix), [chunk_key(fp, c, prefix_ids=after)
                                                for c in layout.chunks]
 
     def background_key(self, layout: PromptLayout) -> str:
         """The background is stored like a chunk prefilled after the shared prefix."""
-        after = tuple(layout.prefix) if self.shared_prefix else ()
-        return chunk_key(self.engine.spec.fingerprint, self.background, prefix_ids=after)
+        return chunk_key(self.engine.spec.fingerprint, self.background,
+                         prefix_ids=self._shared_ids(layout))
+
+    def _shared_ids(self, layout: PromptLayout) -> tuple[int, ...]:
+        """The prompt's prefix ids when chunks are prefilled after it, else none."""
+        return tuple(layout.prefix) if self.shared_prefix else ()
 
     def lookup(self, layout: PromptLayout) -> ChunkLookup:
         """KVs of the prefix and every chunk; misses are prefilled and stored."""
