@@ -90,24 +90,54 @@ def _project(layer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
     return q, k[0], v[0]
 
 
-def _causal_mask(pos: torch.Tensor, total: int, dtype: torch.dtype) -> torch.Tensor | None:
-    """Additive mask (n, T) letting a query at position p see keys 0..p; None when every
-    position is active (then the plain causal square is used, the fast kernel path)."""
+# Active queries attend in up to this many blocks (see _attention_plan); more blocks skip more
+# masked keys but make more, smaller calls. Against one masked call, 8 made the whole blend 6%
+# faster at r = 0.15 and 8% at r = 0.3 (HotpotQA questions 10-17, 2-core CPU); 4 and 16 did
+# no better in the attention alone.
+QUERY_BLOCKS = 8
+_MIN_BLOCK_ROWS = 32
+
+
+@dataclass(frozen=True)
+class _Block:
+    rows: slice  # into the active tokens
+    keys: int  # the block attends over cache positions 0 .. keys-1
+    mask: torch.Tensor  # additive (rows, keys)
+
+
+def _attention_plan(pos: torch.Tensor, total: int, dtype: torch.dtype) -> list[_Block] | None:
+    """How the active tokens (positions ``pos``, ascending) attend over the fused cache: None
+    when every position is active (the plain causal square, the fast kernel path); else the
+    rows cut into up to QUERY_BLOCKS runs of equal size, each over the keys up to its last
+    position with an additive causal mask. The cut matters: one masked call over every key
+    pays for the keys after each query too, up to twice the work for scattered tokens."""
     if pos.numel() == total:
         return None
-    visible = torch.arange(total, device=pos.device)[None, :] <= pos[:, None]
-    return torch.zeros(visible.shape, dtype=dtype, device=pos.device).masked_fill_(
-        ~visible, float("-inf"))
+    n = pos.numel()
+    size = max(_MIN_BLOCK_ROWS, -(-n // QUERY_BLOCKS))
+    blocks = []
+    for r0 in range(0, n, size):
+        rows = slice(r0, min(n, r0 + size))
+        keys = int(pos[rows.stop - 1]) + 1
+        visible = torch.arange(keys, device=pos.device)[None, :] <= pos[rows, None]
+        mask = torch.zeros(visible.shape, dtype=dtype, device=pos.device).masked_fill_(
+            ~visible, float("-inf"))
+        blocks.append(_Block(rows, keys, mask))
+    return blocks
 
 
-def _finish_layer(layer, h, q, mask: torch.Tensor | None, fused: KV, li: int):
+def _finish_layer(layer, h, q, plan: list[_Block] | None, fused: KV, li: int):
     """Attend the active queries over the fused cache, then the MLP."""
     attn = layer.self_attn
     n = h.shape[1]
-    out = F.scaled_dot_product_attention(
-        q, fused.k[li][None], fused.v[li][None], attn_mask=mask, is_causal=mask is None,
-        scale=attn.scaling, enable_gqa=True,
-    )  # (1, H, n, D)
+    k, v = fused.k[li][None], fused.v[li][None]  # (1, Hkv, T, D)
+    if plan is None:
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=attn.scaling,
+                                             enable_gqa=True)  # (1, H, n, D)
+    else:
+        out = torch.cat([F.scaled_dot_product_attention(
+            q[:, :, b.rows], k[:, :, :b.keys], v[:, :, :b.keys], attn_mask=b.mask,
+            scale=attn.scaling, enable_gqa=True) for b in plan], dim=2)
     h = h + attn.o_proj(out.transpose(1, 2).reshape(1, n, -1))
     return h + layer.mlp(layer.post_attention_layernorm(h))
 
@@ -165,7 +195,7 @@ def blend(
     checks = {} if ratio in (0.0, 1.0) or n_chunk == 0 else dict(
         zip(options.check_layers, schedule(ratio, options.check_layers, engine.spec.num_layers)))
     selection = Selection(ratio, options.method, options.seed)
-    mask = _causal_mask(pos, total, h.dtype)
+    plan = _attention_plan(pos, total, h.dtype)
     for li, layer in enumerate(model.layers[: engine.spec.num_layers]):
         cos, sin = cos_all[:, pos][:, None], sin_all[:, pos][:, None]  # (1, 1, n, D)
         q, k, v = _project(layer, h, cos, sin)
@@ -173,10 +203,10 @@ def blend(
             rows = _check(layer, li, q=q, k=k, v=v, pos=pos, p=p, c=c, fused=fused,
                           keep=budget(n_chunk, checks[li]), selection=selection)
             pos, h, q = pos[rows], dispatch.gather_rows(h, rows), dispatch.gather_rows(q, rows)
-            mask = _causal_mask(pos, total, h.dtype)
+            plan = _attention_plan(pos, total, h.dtype)
         else:
             dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)
-        h = _finish_layer(layer, h, q, mask, fused, li)
+        h = _finish_layer(layer, h, q, plan, fused, li)
     logits = engine.model.lm_head(model.norm(h[:, -1:]))[0, -1].float()
     ms = (time.perf_counter() - t0) * 1e3
     stats = BlendStats(total, n_chunk, int(((pos >= p) & (pos < c)).sum()), ms)

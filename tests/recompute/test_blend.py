@@ -69,6 +69,31 @@ def test_ratio_one_reproduces_full_prefill_from_chunks_stored_after_a_background
     assert kl(naive.logits, full.logits) > 1e-5  # the stored chunks are not the in-prompt ones
 
 
+def _slice(full, start: int, end: int) -> KV:
+    layers = full.cache.layers
+    return KV(torch.stack([layer.keys[0, :, start:end] for layer in layers]),
+              torch.stack([layer.values[0, :, start:end] for layer in layers]), start)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("ratio, layers", [(0.3, (2, 8)), (0.05, (1,)), (0.0, (2,))])
+def test_exact_chunks_give_the_full_prefill_at_any_ratio(engine, case, ratio, layers):
+    """Chunk KVs cut from the full prefill are already right, so recomputing any subset of
+    their tokens must leave the prompt's logits and cache as they are: this checks the
+    partial path (a subset attending in blocks over the fused cache, causal mask, positions,
+    K/V written back), which ratio 1.0 never takes."""
+    layout, _, _, full = case
+    prefix = _slice(full, 0, len(layout.prefix))
+    chunks = [_slice(full, s, s + len(c)) for s, c in zip(layout.chunk_starts, layout.chunks)]
+    out, stats = blend(engine, layout, prefix, chunks,
+                       BlendOptions(recompute_ratio=ratio, check_layers=layers))
+    assert 0 <= stats.recomputed_tokens < stats.chunk_tokens
+    torch.testing.assert_close(out.logits, full.logits, atol=2e-4, rtol=1e-4)
+    for li in (3, 29):
+        torch.testing.assert_close(out.cache.layers[li].keys, full.cache.layers[li].keys,
+                                   atol=2e-4, rtol=1e-4)
+
+
 @pytest.mark.model
 @pytest.mark.parametrize("method", ["deviation", "weighted"])
 def test_ratio_zero_is_naive_reuse_and_selection_recovers_fidelity(engine, case, method):
