@@ -101,6 +101,23 @@ def _from_tier(tier, options: BlendOptions) -> Method:
     return run
 
 
+def _cold(options: BlendOptions) -> Method:
+    """Fusion on a cold chunk cache: new documents under a known system prompt. Only the
+    prefix and the background are stored; every chunk is prefilled, stored and fused within
+    the timed call. The KVs are the warm methods' own, so its fidelity is theirs."""
+    def run(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Prefilled:
+        pkey, _ = cache.keys(layout)
+        known = [pkey, cache.background_key(layout)] if cache.background else [pkey]
+        tier = MemoryTier(8 << 30)
+        tier.put_many(cache.tiers[0].get_many(known))
+        fresh = ChunkCache(engine, tiers=[tier], shared_prefix=cache.shared_prefix,
+                           background=cache.background)
+        found = fresh.lookup(layout)
+        assert found.reused == 0, "a cold lookup found stored chunks"
+        return blend(engine, layout, found.prefix, found.chunks, options)[0]
+    return run
+
+
 def methods(ratios: list[float], *, check_layers: tuple[int, ...], selection: str,
             also_check_layers: tuple[int, ...] | None = None) -> dict[str, Method]:
     out: dict[str, Method] = {
@@ -147,7 +164,7 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
                     also_check_layers: tuple[int, ...] | None = None,
                     shared_prefix: bool = True, background: str = BlendConfig().background,
                     compare_background: bool = False, noise_floor: bool = False,
-                    disk_dir: str | None = None,
+                    cold: bool = False, disk_dir: str | None = None,
                     prompt: str = "cacheblend", log=print) -> dict:
     """Every method on every sample. With ``disk_dir``, two more methods read the chunk KVs
     from disk tiers there: ``cacheblend_r0.15_disk`` (fp32) and ``cacheblend_r0.15_int8``.
@@ -156,7 +173,8 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
     (chunk_cache/background.py); with ``compare_background``, ``full_reuse_nobg`` and
     ``cacheblend_r{r}_nobg`` use chunks prefilled after the shared prefix alone. With
     ``noise_floor``, ``full_prefill_kv_bf16`` and ``full_prefill_kv_int8`` round the exact
-    prompt KV (references for the agreement metric, not reuse methods).
+    prompt KV (references for the agreement metric, not reuse methods). With ``cold``,
+    ``cacheblend_r0.15_cold`` pays for prefilling every chunk too (a first request).
 
     Besides the issue's JSON, ``result["answer_agreement"]`` (left out of the JSON file)
     holds a looser agreement per method: the first line of the answer equal to full prefill's
@@ -166,6 +184,9 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
     if noise_floor:
         for codec in ("bf16", "int8"):
             table[f"full_prefill_kv_{codec}"] = _rounded_prefill(codec)
+    if cold:
+        table["cacheblend_r0.15_cold"] = _cold(BlendOptions(
+            recompute_ratio=0.15, check_layers=check_layers, method=selection))
     cache = ChunkCache(engine, tiers=[MemoryTier(8 << 30)], shared_prefix=shared_prefix,
                        background=background_ids(engine, background))
     caches = [cache]
@@ -327,6 +348,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run the full prefill with its prompt KV rounded to bf16 and "
                              "int8 (full_prefill_kv_bf16/_int8): what agreement tiny "
                              "perturbations already cost")
+    parser.add_argument("--cold", action="store_true",
+                        help="also run r=0.15 on a cold chunk cache, every chunk prefilled "
+                             "and stored within the timed call (cacheblend_r0.15_cold)")
     parser.add_argument("--disk-dir", metavar="DIR",
                         help="also measure r=0.15 with chunk KVs read from disk tiers here, "
                              "fp32 and int8 (cacheblend_r0.15_disk, cacheblend_r0.15_int8)")
@@ -344,6 +368,7 @@ def run(args: argparse.Namespace, engine: Engine) -> dict:
         also_check_layers=tuple(int(x) for x in args.also_check_layers.split(",") if x) or None,
         shared_prefix=not args.no_shared_prefix, background=args.background,
         compare_background=args.compare_background, noise_floor=args.noise_floor,
+        cold=args.cold,
         disk_dir=args.disk_dir, prompt=args.prompt,
         log=lambda s: print(s, file=sys.stderr))
     print(f"git {git_revision()}")

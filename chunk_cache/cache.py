@@ -17,7 +17,7 @@ import torch
 
 from blendcache.chunk_cache.keys import chunk_key, prefix_key
 from blendcache.recompute.model import Engine
-from blendcache.recompute.prefill import PromptLayout, prefill_kv
+from blendcache.recompute.prefill import PromptLayout, prefill_chunks, prefill_kv
 from blendcache.storage.blobs.base import KVTier
 from blendcache.storage.chunk_store import ChunkMeta, ChunkStore
 from blendcache.storage.kvcodec import KV
@@ -75,15 +75,12 @@ class ChunkCache:
         new: dict[str, KV] = {}
         if prefix is None:
             prefix = new[pkey] = prefill_kv(self.engine, layout.prefix)
-        context, built = None, False  # what misses are prefilled after: built on the first miss
-        chunks = []
-        for key, ids in zip(ckeys, layout.chunks):
-            kv = found.get(key) or new.get(key)
-            if kv is None:
-                if not built:
-                    context, built = self._context(layout, prefix, new), True
-                kv = new[key] = prefill_kv(self.engine, ids, after=context)
-            chunks.append(kv)
+        missing = {key: ids for key, ids in zip(ckeys, layout.chunks) if key not in found}
+        if missing:  # prefilled together, each after the same context
+            context = self._context(layout, prefix, new)
+            new.update(zip(missing, prefill_chunks(self.engine, list(missing.values()),
+                                                   after=context)))
+        chunks = [found.get(key) or new[key] for key in ckeys]
         t2 = time.perf_counter()
         if new:
             self._put(new)
@@ -99,7 +96,7 @@ class ChunkCache:
         bkey = self.background_key(layout)
         bg = self._get([bkey]).get(bkey)
         if bg is None:
-            bg = new[bkey] = prefill_kv(self.engine, self.background, after=base)
+            bg = new[bkey] = prefill_chunks(self.engine, [self.background], after=base)[0]
         if base is None:
             return bg
         return KV(torch.cat([base.k, bg.k], dim=2), torch.cat([base.v, bg.v], dim=2), base.start)

@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from blendcache.errors import UnsupportedModelError
 from blendcache.kernels import dispatch
 from blendcache.recompute.generate import Prefilled
+from blendcache.recompute.layers import attend, attention_plan, finish, project
 from blendcache.recompute.model import SUPPORTED_MODEL_TYPES, Engine
 from blendcache.recompute.prefill import PromptLayout, to_cache
 from blendcache.storage.kvcodec import KV
@@ -70,76 +70,6 @@ def fuse_kv(engine: Engine, layout: PromptLayout, prefix: KV, chunks: list[KV]) 
 def rope_inv_freq(engine: Engine) -> torch.Tensor:
     """The model's own inverse frequencies (rope scaling already applied by HF)."""
     return engine.model.model.rotary_emb.inv_freq.float()
-
-
-def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
-
-
-def _project(layer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
-    """Q, K, V of the active tokens at their positions: (1, H, n, D), (Hkv, n, D), (Hkv, n, D)."""
-    attn = layer.self_attn
-    n, hd = h.shape[1], attn.head_dim
-    x = layer.input_layernorm(h)
-    q = attn.q_proj(x).view(1, n, -1, hd).transpose(1, 2)  # (1, H, n, D)
-    k = attn.k_proj(x).view(1, n, -1, hd).transpose(1, 2)  # (1, Hkv, n, D)
-    v = attn.v_proj(x).view(1, n, -1, hd).transpose(1, 2)
-    q, k = _rope(q, cos, sin), _rope(k, cos, sin)
-    return q, k[0], v[0]
-
-
-# Active queries attend in up to this many blocks (see _attention_plan); more blocks skip more
-# masked keys but make more, smaller calls. Against one masked call, 8 made the whole blend 6%
-# faster at r = 0.15 and 8% at r = 0.3 (HotpotQA questions 10-17, 2-core CPU); 4 and 16 did
-# no better in the attention alone.
-QUERY_BLOCKS = 8
-_MIN_BLOCK_ROWS = 32
-
-
-@dataclass(frozen=True)
-class _Block:
-    rows: slice  # into the active tokens
-    keys: int  # the block attends over cache positions 0 .. keys-1
-    mask: torch.Tensor  # additive (rows, keys)
-
-
-def _attention_plan(pos: torch.Tensor, total: int, dtype: torch.dtype) -> list[_Block] | None:
-    """How the active tokens (positions ``pos``, ascending) attend over the fused cache: None
-    when every position is active (the plain causal square, the fast kernel path); else the
-    rows cut into up to QUERY_BLOCKS runs of equal size, each over the keys up to its last
-    position with an additive causal mask. The cut matters: one masked call over every key
-    pays for the keys after each query too, up to twice the work for scattered tokens."""
-    if pos.numel() == total:
-        return None
-    n = pos.numel()
-    size = max(_MIN_BLOCK_ROWS, -(-n // QUERY_BLOCKS))
-    blocks = []
-    for r0 in range(0, n, size):
-        rows = slice(r0, min(n, r0 + size))
-        keys = int(pos[rows.stop - 1]) + 1
-        visible = torch.arange(keys, device=pos.device)[None, :] <= pos[rows, None]
-        mask = torch.zeros(visible.shape, dtype=dtype, device=pos.device).masked_fill_(
-            ~visible, float("-inf"))
-        blocks.append(_Block(rows, keys, mask))
-    return blocks
-
-
-def _finish_layer(layer, h, q, plan: list[_Block] | None, fused: KV, li: int):
-    """Attend the active queries over the fused cache, then the MLP."""
-    attn = layer.self_attn
-    n = h.shape[1]
-    k, v = fused.k[li][None], fused.v[li][None]  # (1, Hkv, T, D)
-    if plan is None:
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=attn.scaling,
-                                             enable_gqa=True)  # (1, H, n, D)
-    else:
-        out = torch.cat([F.scaled_dot_product_attention(
-            q[:, :, b.rows], k[:, :, :b.keys], v[:, :, :b.keys], attn_mask=b.mask,
-            scale=attn.scaling, enable_gqa=True) for b in plan], dim=2)
-    h = h + attn.o_proj(out.transpose(1, 2).reshape(1, n, -1))
-    return h + layer.mlp(layer.post_attention_layernorm(h))
 
 
 def _question_attention(layer, q: torch.Tensor, pos: torch.Tensor, fused: KV, li: int):
@@ -195,18 +125,18 @@ def blend(
     checks = {} if ratio in (0.0, 1.0) or n_chunk == 0 else dict(
         zip(options.check_layers, schedule(ratio, options.check_layers, engine.spec.num_layers)))
     selection = Selection(ratio, options.method, options.seed)
-    plan = _attention_plan(pos, total, h.dtype)
+    plan = attention_plan(pos, total, h.dtype)
     for li, layer in enumerate(model.layers[: engine.spec.num_layers]):
         cos, sin = cos_all[:, pos][:, None], sin_all[:, pos][:, None]  # (1, 1, n, D)
-        q, k, v = _project(layer, h, cos, sin)
+        q, k, v = project(layer, h, cos, sin)
         if li in checks:
             rows = _check(layer, li, q=q, k=k, v=v, pos=pos, p=p, c=c, fused=fused,
                           keep=budget(n_chunk, checks[li]), selection=selection)
             pos, h, q = pos[rows], dispatch.gather_rows(h, rows), dispatch.gather_rows(q, rows)
-            plan = _attention_plan(pos, total, h.dtype)
+            plan = attention_plan(pos, total, h.dtype)
         else:
             dispatch.scatter_kv(fused.k[li], fused.v[li], pos, k, v)
-        h = _finish_layer(layer, h, q, plan, fused, li)
+        h = finish(layer, h, attend(q, fused.k[li], fused.v[li], plan, layer.self_attn.scaling))
     logits = engine.model.lm_head(model.norm(h[:, -1:]))[0, -1].float()
     ms = (time.perf_counter() - t0) * 1e3
     stats = BlendStats(total, n_chunk, int(((pos >= p) & (pos < c)).sum()), ms)

@@ -32,17 +32,17 @@ def test_bench_runs_every_method(engine, tmp_path):
     background = tmp_path / "background.txt"  # a short one keeps the test quick
     background.write_text("Lakes\nA lake is a body of water surrounded by land.\n\n"
                           "Owls\nOwls hunt at night.\n")
-    result = bench_blend.run_blend_bench(engine, samples, ratios=[0.5], max_new_tokens=4,
+    result = bench_blend.run_blend_bench(engine, samples, ratios=[0.15], max_new_tokens=4,
                                          also_check_layers=(2, 8), background=str(background),
-                                         compare_background=True,
-                                         noise_floor=True, disk_dir=str(tmp_path / "kv"),
+                                         compare_background=True, noise_floor=True, cold=True,
+                                         disk_dir=str(tmp_path / "kv"),
                                          log=lambda _: None)
     assert set(result) == {"device", "model", "samples", "prompt_tokens_p50", "methods",
                            "answer_agreement"}
-    names = ["full_prefill", "prefix_cache", "full_reuse", "cacheblend_r0.5",
-             "cacheblend_r0.5_L2-8", "random_r0.15", "full_prefill_kv_bf16",
-             "full_prefill_kv_int8", "full_reuse_nobg", "cacheblend_r0.5_nobg",
-             "cacheblend_r0.15_disk", "cacheblend_r0.15_int8"]
+    names = ["full_prefill", "prefix_cache", "full_reuse", "cacheblend_r0.15",
+             "cacheblend_r0.15_L2-8", "random_r0.15", "full_prefill_kv_bf16",
+             "full_prefill_kv_int8", "cacheblend_r0.15_cold", "full_reuse_nobg",
+             "cacheblend_r0.15_nobg", "cacheblend_r0.15_disk", "cacheblend_r0.15_int8"]
     assert list(result["methods"]) == names
     assert list(result["answer_agreement"]) == names
     # the looser agreement forgives more, never less
@@ -58,6 +58,10 @@ def test_bench_runs_every_method(engine, tmp_path):
     # rounding the exact KV to bf16 perturbs the first token far less than naive reuse does
     assert (result["methods"]["full_prefill_kv_bf16"]["kl_first_token"]
             < result["methods"]["full_reuse"]["kl_first_token"])
+    # a cold cache prefills the same chunk KVs the warm methods read: the same fusion
+    methods = result["methods"]
+    assert methods["cacheblend_r0.15_cold"]["kl_first_token"] == pytest.approx(
+        methods["cacheblend_r0.15"]["kl_first_token"], abs=1e-4)
     assert result["samples"] == 2
     assert result["answer_agreement"]["full_prefill"] == 1.0
     assert "agree@line" in bench_blend.format_table(result)

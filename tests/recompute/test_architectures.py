@@ -1,7 +1,7 @@
 """The fusion path on each supported architecture: tiny random-weight models built offline.
 
 Qwen2 (q/k/v biases) and Mistral go through the same code as Llama; ratio 1 must reproduce a
-full prefill and re-aligned chunks must match their prefill at the new position.
+full prefill, and chunks prefilled in our own layer loop must match the HF forward.
 """
 
 import pytest
@@ -11,7 +11,7 @@ from blendcache.config import ModelConfig
 from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import prefill
 from blendcache.recompute.model import load_engine
-from blendcache.recompute.prefill import build_layout, prefill_kv
+from blendcache.recompute.prefill import build_layout, prefill_chunks, prefill_kv
 
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=512)
@@ -42,3 +42,14 @@ def test_ratio_one_is_a_full_prefill_on_each_architecture(tiny_engine):
     partial, stats = blend(tiny_engine, layout, prefix, chunks, BlendOptions(recompute_ratio=0.5))
     assert 0 < stats.recomputed_tokens < stats.chunk_tokens
     assert torch.isfinite(partial.logits).all()
+
+
+def test_chunk_prefill_loop_matches_the_hf_forward_on_each_architecture(tiny_engine):
+    docs = ["Alpha beta gamma delta.\n\n", "Epsilon zeta eta theta iota.\n\n"]
+    layout = build_layout(tiny_engine, [{"role": "user", "content": "Which letter?"}], docs)
+    prefix = prefill_kv(tiny_engine, layout.prefix)
+    for got, chunk in zip(prefill_chunks(tiny_engine, list(layout.chunks), after=prefix),
+                          layout.chunks, strict=True):
+        expected = prefill_kv(tiny_engine, chunk, after=prefix)
+        torch.testing.assert_close(got.k, expected.k, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(got.v, expected.v, atol=1e-5, rtol=1e-4)
