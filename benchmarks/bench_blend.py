@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import random
 import sys
 import time
 from dataclasses import dataclass
@@ -50,6 +51,25 @@ def load_samples(path: str | Path, limit: int | None = None) -> list[dict]:
     rows = json.loads(text) if stripped.startswith("[") else [
         json.loads(line) for line in text.splitlines() if line.strip()]
     return rows[:limit] if limit else rows
+
+
+def add_distractors(rows: list[dict], picked: list[dict], k: int, seed: int = 0) -> list[dict]:
+    """Multi-passage samples from single-passage ones (NQ-open's gold passages): each of
+    ``picked`` gets ``k`` gold passages of other questions in ``rows`` as distractors, its own
+    placed at a seeded random position among them."""
+    def gold(row: dict) -> dict:
+        return next((c for c in row["ctxs"] if c.get("isgold")), row["ctxs"][0])
+
+    pool = [gold(r) for r in rows]
+    rng = random.Random(seed)
+    out = []
+    for row in picked:
+        own = gold(row)
+        others = [c for c in pool if c["text"] != own["text"]]
+        ctxs = rng.sample(others, k)
+        ctxs.insert(rng.randrange(k + 1), own)
+        out.append({**row, "ctxs": ctxs})
+    return out
 
 
 def _fused(options: BlendOptions) -> Method:
@@ -320,6 +340,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offset", type=int, default=0, metavar="K",
                         help="skip the first K samples (e.g. to measure on questions not "
                              "looked at while tuning)")
+    parser.add_argument("--distractors", type=int, default=0, metavar="K",
+                        help="for single-passage data (NQ-open's gold passages): add K other "
+                             "questions' passages to each sample, seeded by --seed")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --distractors (default 0)")
     parser.add_argument("--ratios", default="0.05,0.15,0.3",
                         help="recompute ratios for cacheblend_r{r} (default 0.05,0.15,0.3)")
     parser.add_argument("--check-layers", default=",".join(map(str, BlendConfig().check_layers)),
@@ -359,7 +383,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, engine: Engine) -> dict:
-    samples = load_samples(args.data, args.offset + args.limit)[args.offset:]
+    if args.distractors:
+        rows = load_samples(args.data)
+        samples = add_distractors(rows, rows[args.offset:args.offset + args.limit],
+                                  args.distractors, args.seed)
+    else:
+        samples = load_samples(args.data, args.offset + args.limit)[args.offset:]
     result = run_blend_bench(
         engine, samples, ratios=[float(r) for r in args.ratios.split(",") if r],
         max_new_tokens=args.max_new_tokens,

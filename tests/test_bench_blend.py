@@ -65,3 +65,21 @@ def test_bench_runs_every_method(engine, tmp_path):
     assert result["samples"] == 2
     assert result["answer_agreement"]["full_prefill"] == 1.0
     assert "agree@line" in bench_blend.format_table(result)
+
+
+def test_distractors_come_from_other_questions_and_are_seeded():
+    rows = [{"question": f"q{i}", "answers": [str(i)],
+             "ctxs": [{"title": f"t{i}", "text": f"passage {i}", "isgold": True}]}
+            for i in range(12)]
+    picked = rows[3:6]
+    out = bench_blend.add_distractors(rows, picked, 4, seed=7)
+    assert out == bench_blend.add_distractors(rows, picked, 4, seed=7)
+    assert out != bench_blend.add_distractors(rows, picked, 4, seed=8)
+    for row, sample in zip(picked, out, strict=True):
+        texts = [c["text"] for c in sample["ctxs"]]
+        assert len(texts) == 5 == len(set(texts)) and texts.count(row["ctxs"][0]["text"]) == 1
+        assert sample["question"] == row["question"]
+    positions = {[c["text"] for c in s["ctxs"]].index(r["ctxs"][0]["text"])
+                 for r, s in zip(rows, bench_blend.add_distractors(rows, rows, 4, seed=0))}
+    assert len(positions) > 1  # the gold passage is not always in the same place
+    assert rows[3]["ctxs"] == [{"title": "t3", "text": "passage 3", "isgold": True}]  # unchanged
