@@ -91,9 +91,14 @@ def _full_prefill(engine: Engine, _cache: ChunkCache, layout: PromptLayout) -> P
 
 
 def _prefix_cache(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Prefilled:
+    """Exact prefix reuse: the stored prefix KV, everything after it computed. Run as a blend
+    of a prompt without chunks, whose suffix is all the rest, so it goes through the same layer
+    loop as the fusion (the HF forward given a past attends with an explicit mask, which made
+    it slower than a full prefill)."""
     pkey, _ = cache.keys(layout)
     prefix = cache.tiers[0].get_many([pkey])[pkey]
-    return prefill(engine, layout.ids, after=prefix)
+    rest = PromptLayout(layout.prefix, (), tuple(layout.ids[len(layout.prefix):]))
+    return blend(engine, rest, prefix, [], BlendOptions(recompute_ratio=0.0))[0]
 
 
 def _rounded_prefill(codec: str) -> Method:
