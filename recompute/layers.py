@@ -74,11 +74,11 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: list[Block] 
     """Causal attention of the queries ``q`` (1, H, n, D) over the keys and values (Hkv, T, D)
     laid out by position, as ``plan`` (attention_plan) says: (1, H, n, D)."""
     k, v = k[None], v[None]
-    if plan is not None and not plan:  # no queries
-        return q
     if plan is None:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale,
                                               enable_gqa=True)
+    if not plan:  # no queries
+        return q
     return torch.cat([F.scaled_dot_product_attention(
         q[:, :, b.rows], k[:, :, :b.keys], v[:, :, :b.keys], attn_mask=b.mask, scale=scale,
         enable_gqa=True) for b in plan], dim=2)
