@@ -4,6 +4,7 @@
     blendcache bench blend --data FILE [--limit N] [--ratios 0.05,0.15,0.3] [--json OUT]
     blendcache bench semantic --pairs FILE [--json OUT]
     blendcache calibrate --pairs FILE --target-precision P [--write CONFIG]
+    blendcache warm --documents FILE [--system TEXT]
 
 Settings come from (lowest first) built-in defaults, the TOML ``--config`` file, environment
 variables ``BLENDCACHE_<SECTION>_<KEY>`` (e.g. ``BLENDCACHE_MODEL_PATH``), and the flags.
@@ -83,7 +84,60 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--write", metavar="CONFIG",
                            help="write [[semantic.categories]] with these thresholds to CONFIG")
     calibrate.set_defaults(func=_calibrate)
+
+    warm = sub.add_parser(
+        "warm", help="precompute the chunk KVs of documents before serving them",
+        description="Prefill and store (memory, disk, metadata rows in the database) the chunk "
+                    "KV of every document in FILE that is not stored yet, as the chunks of "
+                    "requests with the given system prompt; 'blendcache serve' with the same "
+                    "--data-dir and config then reuses them.")
+    _common(warm)
+    warm.add_argument("--documents", required=True, metavar="FILE",
+                      help="JSON array or JSON lines of strings or {\"text\", \"id\"?} objects")
+    warm.add_argument("--system", metavar="TEXT",
+                      help="the system prompt the requests will carry (default: none)")
+    warm.set_defaults(func=_warm)
     return parser
+
+
+def _warm(args: argparse.Namespace) -> int:
+    import time
+
+    from blendcache.chunk_cache.warm import warm
+    from blendcache.middleware.app import build_chunk_cache
+    from blendcache.recompute.model import load_engine
+
+    settings = settings_from_args(args)
+    documents = read_documents(args.documents)
+    engine = load_engine(settings.model, data_dir=settings.storage.data_dir)
+    messages = [{"role": "system", "content": args.system}] if args.system else []
+    t0 = time.perf_counter()
+    warmed = warm(build_chunk_cache(settings, engine), documents, messages=messages)
+    print(f"{warmed.total} documents: {warmed.stored} chunks stored, {warmed.already} already "
+          f"stored ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def read_documents(path: str) -> list[str]:
+    """Documents from a JSON array or JSON lines of strings or ``{"text", "id"?}`` objects."""
+    import json
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        stripped = text.lstrip()
+        rows = json.loads(text) if stripped.startswith("[") else [
+            json.loads(line) for line in text.splitlines() if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read documents from {path}: {exc}") from exc
+    out = []
+    for i, row in enumerate(rows):
+        doc = row.get("text") if isinstance(row, dict) else row
+        if not isinstance(doc, str) or not doc.strip():
+            raise ConfigError(f"{path}: document {i} is not a string or a {{\"text\": ...}} "
+                              f"object with text")
+        out.append(doc)
+    return out
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

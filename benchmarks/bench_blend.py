@@ -126,22 +126,32 @@ def _from_tier(tier, options: BlendOptions) -> Method:
     return run
 
 
-def _cold(options: BlendOptions) -> Method:
-    """Fusion on a cold chunk cache: new documents under a known system prompt. Only the
-    prefix and the background are stored; every chunk is prefilled, stored and fused within
-    the timed call. The KVs are the warm methods' own, so its fidelity is theirs."""
+def _cold(options: BlendOptions, share: float = 1.0) -> Method:
+    """Fusion on a partly or wholly cold chunk cache: new documents under a known system
+    prompt. Only the prefix, the background and the chunks outside ``cold_chunks(n, share)``
+    are stored; the others are prefilled, stored and fused within the timed call. The KVs are
+    the warm methods' own, so its fidelity is theirs. Served, a request with more than
+    ``[blend] max_missing_share`` of its chunk tokens missing is a full prefill instead."""
     def run(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Prefilled:
-        pkey, _ = cache.keys(layout)
+        pkey, ckeys = cache.keys(layout)
+        cold = cold_chunks(len(ckeys), share)
         known = [pkey, cache.background_key(layout)] if cache.background else [pkey]
+        known += [key for i, key in enumerate(ckeys) if i not in cold]
         tier = MemoryTier(8 << 30)
         tier.put_many(cache.tiers[0].get_many(known))
         fresh = ChunkCache(engine, tiers=[tier], shared_prefix=cache.shared_prefix,
                            background=cache.background)
         found = fresh.lookup(layout)
-        if found.reused:  # the timing would not be a cold request's
-            raise RuntimeError(f"a cold lookup found {found.reused} stored chunks")
+        if found.reused != len(ckeys) - len(cold):  # the timing would not be this request's
+            raise RuntimeError(f"a lookup with {len(cold)} cold chunks of {len(ckeys)} found "
+                               f"{found.reused} stored")
         return blend(engine, layout, found.prefix, found.chunks, options)[0]
     return run
+
+
+def cold_chunks(n: int, share: float) -> set[int]:
+    """``floor(n * share)`` chunk indexes spread evenly over the prompt (all of them at 1)."""
+    return {i for i in range(n) if int((i + 1) * share + 1e-9) > int(i * share + 1e-9)}
 
 
 def methods(ratios: list[float], *, check_layers: tuple[int, ...], selection: str,
@@ -190,7 +200,7 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
                     also_check_layers: tuple[int, ...] | None = None,
                     shared_prefix: bool = True, background: str = BlendConfig().background,
                     compare_background: bool = False, noise_floor: bool = False,
-                    cold: bool = False, disk_dir: str | None = None,
+                    cold_shares: tuple[float, ...] = (), disk_dir: str | None = None,
                     prompt: str = "cacheblend", log=print) -> dict:
     """Every method on every sample. With ``disk_dir``, two more methods read the chunk KVs
     from disk tiers there: ``cacheblend_r0.15_disk`` (fp32) and ``cacheblend_r0.15_int8``.
@@ -199,8 +209,9 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
     (chunk_cache/background.py); with ``compare_background``, ``full_reuse_nobg`` and
     ``cacheblend_r{r}_nobg`` use chunks prefilled after the shared prefix alone. With
     ``noise_floor``, ``full_prefill_kv_bf16`` and ``full_prefill_kv_int8`` round the exact
-    prompt KV (references for the agreement metric, not reuse methods). With ``cold``,
-    ``cacheblend_r0.15_cold`` pays for prefilling every chunk too (a first request).
+    prompt KV (references for the agreement metric, not reuse methods). For each share s in
+    ``cold_shares``, ``cacheblend_r0.15_cold{s}`` pays for prefilling that share of the chunks
+    too (``cacheblend_r0.15_cold`` for s = 1: a first request).
 
     Besides the issue's JSON, ``result["answer_agreement"]`` (left out of the JSON file)
     holds a looser agreement per method: the first line of the answer equal to full prefill's
@@ -210,9 +221,10 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
     if noise_floor:
         for codec in ("bf16", "int8"):
             table[f"full_prefill_kv_{codec}"] = _rounded_prefill(codec)
-    if cold:
-        table["cacheblend_r0.15_cold"] = _cold(BlendOptions(
-            recompute_ratio=0.15, check_layers=check_layers, method=selection))
+    for share in cold_shares:
+        table["cacheblend_r0.15_cold" + ("" if share == 1 else f"{share:g}")] = _cold(
+            BlendOptions(recompute_ratio=0.15, check_layers=check_layers, method=selection),
+            share)
     cache = ChunkCache(engine, tiers=[MemoryTier(8 << 30)], shared_prefix=shared_prefix,
                        background=background_ids(engine, background))
     caches = [cache]
@@ -381,6 +393,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cold", action="store_true",
                         help="also run r=0.15 on a cold chunk cache, every chunk prefilled "
                              "and stored within the timed call (cacheblend_r0.15_cold)")
+    parser.add_argument("--cold-shares", default="", metavar="SHARES",
+                        help="also run r=0.15 with these shares of the chunks cold, e.g. "
+                             "0.25,0.5,0.75 (cacheblend_r0.15_cold{share})")
     parser.add_argument("--disk-dir", metavar="DIR",
                         help="also measure r=0.15 with chunk KVs read from disk tiers here, "
                              "fp32 and int8 (cacheblend_r0.15_disk, cacheblend_r0.15_int8)")
@@ -403,7 +418,8 @@ def run(args: argparse.Namespace, engine: Engine) -> dict:
         also_check_layers=tuple(int(x) for x in args.also_check_layers.split(",") if x) or None,
         shared_prefix=not args.no_shared_prefix, background=args.background,
         compare_background=args.compare_background, noise_floor=args.noise_floor,
-        cold=args.cold,
+        cold_shares=tuple(dict.fromkeys(
+            [float(x) for x in args.cold_shares.split(",") if x] + ([1.0] if args.cold else []))),
         disk_dir=args.disk_dir, prompt=args.prompt,
         log=lambda s: print(s, file=sys.stderr))
     print(f"git {git_revision()}")

@@ -4,7 +4,10 @@ A chunk is prefilled on its own after the prompt's shared prefix (so the attenti
 system prompt are right; ``shared_prefix=False`` prefills it alone from position 0 instead) and,
 when ``background`` is given, after a fixed background context too (background.py); its
 per-layer K (post-RoPE) and V are kept for the chunk tokens only. Hits found in a lower tier
-are promoted to the tiers above. Writes go through to every tier.
+are promoted to the tiers above. Writes go through to every tier. ``plan`` says which chunks a
+lookup would have to prefill, without reading a KV; ``fill`` prefills and stores just those
+(the serving path uses both to answer a mostly cold request by a full prefill and store its
+chunks after the response).
 """
 
 from __future__ import annotations
@@ -37,6 +40,20 @@ class ChunkLookup:
     prefill_ms: float
 
 
+@dataclass(frozen=True)
+class ChunkPlan:
+    """What a lookup of a prompt would have to prefill."""
+
+    missing: tuple[int, ...]  # indexes of the chunks no tier holds
+    missing_tokens: int
+    chunk_tokens: int
+
+    @property
+    def missing_share(self) -> float:
+        """Share of the prompt's chunk tokens that would be prefilled (0 without chunks)."""
+        return self.missing_tokens / self.chunk_tokens if self.chunk_tokens else 0.0
+
+
 class ChunkCache:
     def __init__(self, engine: Engine, *, tiers: list[KVTier], store: ChunkStore | None = None,
                  shared_prefix: bool = True, background: tuple[int, ...] = (), clock=time.time):
@@ -65,27 +82,55 @@ class ChunkCache:
         """The prompt's prefix ids when chunks are prefilled after it, else none."""
         return tuple(layout.prefix) if self.shared_prefix else ()
 
+    def plan(self, layout: PromptLayout) -> ChunkPlan:
+        """Which of the prompt's chunks no tier holds, known without reading any KV."""
+        _, ckeys = self.keys(layout)
+        missing = tuple(i for i, key in enumerate(ckeys) if not self._holds(key))
+        return ChunkPlan(missing, sum(len(layout.chunks[i]) for i in missing),
+                         sum(len(c) for c in layout.chunks))
+
     def lookup(self, layout: PromptLayout) -> ChunkLookup:
         """KVs of the prefix and every chunk; misses are prefilled and stored."""
         pkey, ckeys = self.keys(layout)
         t0 = time.perf_counter()
         found = self._get(list(dict.fromkeys([pkey, *ckeys])))
         t1 = time.perf_counter()
-        prefix = found.get(pkey)
-        new: dict[str, KV] = {}
-        if prefix is None:
-            prefix = new[pkey] = prefill_kv(self.engine, layout.prefix)
         missing = {key: ids for key, ids in zip(ckeys, layout.chunks) if key not in found}
-        if missing:  # prefilled together, each after the same context
-            context = self._context(layout, prefix, new)
-            new.update(zip(missing, prefill_chunks(self.engine, list(missing.values()),
-                                                   after=context)))
+        new = self._prefill(layout, pkey, found.get(pkey), missing)
+        prefix = found.get(pkey) or new[pkey]
         chunks = [found.get(key) or new[key] for key in ckeys]
         t2 = time.perf_counter()
         if new:
             self._put(new)
         reused = sum(1 for key in ckeys if key in found)
         return ChunkLookup(prefix, chunks, reused, len(ckeys), (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+    def fill(self, layout: PromptLayout) -> int:
+        """Prefill and store the prompt's chunks that no tier holds, without reading the others
+        (a cold request answered by a full prefill stores its chunks this way afterwards).
+        Returns how many chunks were stored."""
+        pkey, ckeys = self.keys(layout)
+        missing = {key: ids for key, ids in zip(ckeys, layout.chunks) if not self._holds(key)}
+        if not missing:
+            return 0
+        self._put(self._prefill(layout, pkey, self._get([pkey]).get(pkey), missing))
+        return len(missing)
+
+    def _prefill(self, layout: PromptLayout, pkey: str, prefix: KV | None,
+                 missing: dict[str, tuple[int, ...]]) -> dict[str, KV]:
+        """KVs of the ``missing`` chunks, prefilled together, each after the same context; of
+        the prefix too when it is None, and of the background when it is needed and absent."""
+        new: dict[str, KV] = {}
+        if prefix is None:
+            prefix = new[pkey] = prefill_kv(self.engine, layout.prefix)
+        if missing:
+            context = self._context(layout, prefix, new)
+            new.update(zip(missing, prefill_chunks(self.engine, list(missing.values()),
+                                                   after=context)))
+        return new
+
+    def _holds(self, key: str) -> bool:
+        return any(key in tier for tier in self.tiers)
 
     def _context(self, layout: PromptLayout, prefix: KV, new: dict[str, KV]) -> KV | None:
         """What a missing chunk is prefilled after: the shared prefix, then the background

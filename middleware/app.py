@@ -16,7 +16,7 @@ from blendcache.config import Settings
 from blendcache.errors import BlendCacheError, ConfigError, RequestError, UpstreamError
 from blendcache.index.semantic_cache import SemanticCache
 from blendcache.middleware.pipeline import ChatPipeline
-from blendcache.middleware.routes import chat, health, models, stats
+from blendcache.middleware.routes import chat, documents, health, models, stats
 from blendcache.recompute.model import Engine, load_engine
 from blendcache.storage.blobs.disk import DiskTier
 from blendcache.storage.blobs.memory import MemoryTier
@@ -39,7 +39,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
     app.state.pipeline = ChatPipeline(
         settings, engine=engine, chunk_cache=build_chunk_cache(settings, engine),
         semantic=build_semantic_cache(settings, embedder) if settings.semantic.enabled else None)
-    for module in (chat, models, health, stats):
+    for module in (chat, documents, models, health, stats):
         app.include_router(module.router)
     _install_error_handlers(app)
     _install_body_limit(app, settings.server.max_body_bytes)

@@ -15,17 +15,18 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
-from blendcache.chunk_cache.cache import ChunkCache
+from blendcache.chunk_cache.cache import ChunkCache, ChunkPlan
+from blendcache.chunk_cache.warm import Warmed, warm
 from blendcache.config import Settings
-from blendcache.errors import CacheError, NotFoundError
+from blendcache.errors import CacheError, InvalidRequestError, NotFoundError
 from blendcache.index.semantic_cache import SemanticCache, SemanticHit
 from blendcache.middleware.schemas import BlendcacheOptions, ChatCompletionRequest
 from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
 from blendcache.recompute.model import Engine
-from blendcache.recompute.prefill import build_layout, format_document
+from blendcache.recompute.prefill import PromptLayout, build_layout, format_document
 
 log = logging.getLogger("blendcache.pipeline")
 
@@ -41,17 +42,25 @@ class ChatJob:
 
 @dataclass
 class Run:
-    """How one request is being answered. ``result`` is complete once ``steps()`` is exhausted."""
+    """How one request is being answered. ``result`` is complete once ``steps()`` is exhausted;
+    ``after_response()`` then does what was put off so as not to delay the answer."""
 
     cache_status: str  # "miss" | "blend" | "semantic-hit"
     model: str
     result: Generation = field(default_factory=Generation)
     info: dict = field(default_factory=dict)  # the response's "blendcache" object
     _steps: Iterator[str] | None = None
+    _after: list[Callable[[], None]] = field(default_factory=list)
 
     def steps(self) -> Iterator[str]:
         if self._steps is not None:
             yield from self._steps
+
+    def after_response(self) -> None:
+        """Work deferred past the response (storing a cold request's chunks). The HTTP routes
+        run it once the response is sent; other callers call it after ``finish()``."""
+        while self._after:
+            self._after.pop(0)()
 
     def finish(self) -> Generation:
         for _ in self.steps():
@@ -82,6 +91,13 @@ class ChatPipeline:
     def models(self) -> list[str]:
         return [self.model_id]
 
+    def check_model(self, name: str) -> None:
+        if name not in (self.model_id, "default"):
+            raise NotFoundError(
+                f"model {name!r} does not exist; this server serves {self.model_id!r}",
+                param="model", code="model_not_found",
+            )
+
     def sampling(self, req: ChatCompletionRequest) -> SamplingParams:
         limit = req.max_completion_tokens or req.max_tokens or self.settings.model.max_new_tokens
         return SamplingParams(
@@ -94,11 +110,7 @@ class ChatPipeline:
 
     def start(self, job: ChatJob) -> Run:
         req = job.request
-        if req.model not in (self.model_id, "default"):
-            raise NotFoundError(
-                f"model {req.model!r} does not exist; this server serves {self.model_id!r}",
-                param="model", code="model_not_found",
-            )
+        self.check_model(req.model)
         self.metrics["requests"] += 1
         options = req.blendcache or BlendcacheOptions()
         messages = [{"role": m.role, "content": m.text()} for m in req.messages]
@@ -214,13 +226,16 @@ class ChatPipeline:
         layout = build_layout(self.engine, messages, documents)
         if self.chunk_cache is None or not self.settings.blend.enabled:
             return prefill(self.engine, layout.ids)
+        cfg = self.settings.blend
         t0 = time.perf_counter()
         try:
+            plan = self.chunk_cache.plan(layout)
+            if plan.missing_share > cfg.max_missing_share:
+                return self._prefill_now_store_later(layout, plan, run)
             found = self.chunk_cache.lookup(layout)
         except CacheError as exc:
             self._degrade("chunk", exc)
             return prefill(self.engine, layout.ids)
-        cfg = self.settings.blend
         options = BlendOptions(recompute_ratio=ratio, check_layers=cfg.check_layers,
                                method=cfg.selection)
         start, stats = blend(self.engine, layout, found.prefix, found.chunks, options)
@@ -235,12 +250,42 @@ class ChatPipeline:
         elapsed_ms = (time.perf_counter() - t0) * 1e3
         return Prefilled(start.cache, start.logits, start.prompt_tokens, elapsed_ms)
 
+    def _prefill_now_store_later(self, layout: PromptLayout, plan: ChunkPlan,
+                                 run: Run) -> Prefilled:
+        """A mostly cold request: a full prefill answers it (faster than prefilling its missing
+        chunks and fusing), and the missing chunks are stored once the response is out."""
+        self.metrics["chunks_total"] += len(layout.chunks)
+        self.metrics["chunks_deferred"] += len(plan.missing)
+        run.info.update({"chunks_reused": 0, "chunks_total": len(layout.chunks),
+                         "chunks_deferred": len(plan.missing)})
+        run._after.append(lambda: self._store_chunks(layout))
+        return prefill(self.engine, layout.ids)
+
+    def store_documents(self, messages: list[dict], documents: list[str]) -> Warmed:
+        """Precompute the chunk KVs of ``documents`` for requests that start with ``messages``
+        (POST /v1/blendcache/documents)."""
+        if self.chunk_cache is None or not self.settings.blend.enabled:
+            raise InvalidRequestError("the chunk cache is off on this server ([blend] enabled)",
+                                      code="chunk_cache_disabled")
+        warmed = warm(self.chunk_cache, documents, messages=messages, lock=self.engine.lock)
+        self.metrics["chunks_warmed"] += warmed.stored
+        return warmed
+
+    def _store_chunks(self, layout: PromptLayout) -> None:
+        with self.engine.lock:
+            try:
+                self.chunk_cache.fill(layout)
+            except CacheError as exc:
+                self._degrade("chunk", exc, after_response=True)
+
     # -- model -------------------------------------------------------------------------------
 
-    def _degrade(self, layer: str, exc: Exception) -> None:
-        """The one place a cache failure turns into a plain model call."""
+    def _degrade(self, layer: str, exc: Exception, *, after_response: bool = False) -> None:
+        """The one place a cache failure turns into a plain model call (or, after the
+        response, into an entry not stored)."""
         self.metrics[f"cache_failures_{layer}"] += 1
-        log.warning("%s cache failed, serving from the model: %s", layer, exc)
+        log.warning("%s cache failed, %s: %s", layer,
+                    "nothing stored" if after_response else "serving from the model", exc)
 
     def _decode(self, start: Prefilled, params: SamplingParams, run: Run,
                 key: _SemanticKey | None, replace: int | None) -> Iterator[str]:

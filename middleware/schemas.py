@@ -86,6 +86,21 @@ class ChatCompletionRequest(BaseModel):
         return [(None, d) if isinstance(d, str) else (d.id, d.text) for d in docs]
 
 
+class DocumentsRequest(BaseModel):
+    """POST /v1/blendcache/documents: chunk KVs to precompute. ``messages`` are what the later
+    requests carry before their question (a system prompt, earlier turns); none: no system
+    prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: StrictStr | None = None
+    messages: list[ChatMessage] = []
+    documents: Annotated[list[StrictStr | DocumentObject], Field(min_length=1)]
+
+    def document_texts(self) -> list[str]:
+        return [d if isinstance(d, str) else d.text for d in self.documents]
+
+
 class ErrorBody(BaseModel):
     message: str
     type: str

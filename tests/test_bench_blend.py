@@ -34,14 +34,16 @@ def test_bench_runs_every_method(engine, tmp_path):
                           "Owls\nOwls hunt at night.\n")
     result = bench_blend.run_blend_bench(engine, samples, ratios=[0.15], max_new_tokens=4,
                                          also_check_layers=(2, 8), background=str(background),
-                                         compare_background=True, noise_floor=True, cold=True,
+                                         compare_background=True, noise_floor=True,
+                                         cold_shares=(0.5, 1.0),
                                          disk_dir=str(tmp_path / "kv"),
                                          log=lambda _: None)
     assert set(result) == {"device", "model", "samples", "prompt_tokens_p50", "methods",
                            "answer_agreement"}
     names = ["full_prefill", "prefix_cache", "full_reuse", "cacheblend_r0.15",
              "cacheblend_r0.15_L2-8", "random_r0.15", "full_prefill_kv_bf16",
-             "full_prefill_kv_int8", "cacheblend_r0.15_cold", "full_reuse_nobg",
+             "full_prefill_kv_int8", "cacheblend_r0.15_cold0.5", "cacheblend_r0.15_cold",
+             "full_reuse_nobg",
              "cacheblend_r0.15_nobg", "cacheblend_r0.15_disk", "cacheblend_r0.15_int8"]
     assert list(result["methods"]) == names
     assert list(result["answer_agreement"]) == names
@@ -60,11 +62,21 @@ def test_bench_runs_every_method(engine, tmp_path):
             < result["methods"]["full_reuse"]["kl_first_token"])
     # a cold cache prefills the same chunk KVs the warm methods read: the same fusion
     methods = result["methods"]
-    assert methods["cacheblend_r0.15_cold"]["kl_first_token"] == pytest.approx(
-        methods["cacheblend_r0.15"]["kl_first_token"], abs=1e-4)
+    for cold in ("cacheblend_r0.15_cold", "cacheblend_r0.15_cold0.5"):
+        assert methods[cold]["kl_first_token"] == pytest.approx(
+            methods["cacheblend_r0.15"]["kl_first_token"], abs=1e-4)
     assert result["samples"] == 2
     assert result["answer_agreement"]["full_prefill"] == 1.0
     assert "agree@line" in bench_blend.format_table(result)
+
+
+def test_cold_chunks_are_the_share_asked_for_spread_over_the_prompt():
+    assert bench_blend.cold_chunks(10, 1.0) == set(range(10))
+    assert bench_blend.cold_chunks(10, 0.0) == set()
+    assert bench_blend.cold_chunks(10, 0.5) == {1, 3, 5, 7, 9}
+    assert len(bench_blend.cold_chunks(10, 0.25)) == 2
+    assert len(bench_blend.cold_chunks(10, 0.75)) == 7
+    assert len(bench_blend.cold_chunks(2, 0.5)) == 1
 
 
 def test_distractors_come_from_other_questions_and_are_seeded():

@@ -24,7 +24,7 @@ def test_help_lists_the_commands(capsys):
         build_parser().parse_args(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("serve", "bench", "calibrate"):
+    for command in ("serve", "bench", "calibrate", "warm"):
         assert command in out
 
 
@@ -60,3 +60,29 @@ def test_bench_semantic_writes_its_json(tmp_path):
     assert result["pairs"] == 4 and result["index_size"] == 200
     for system in result["systems"].values():
         assert 0.0 <= system["false_hit_rate"] <= 1.0
+
+
+@pytest.mark.model
+def test_warm_stores_documents_once_across_runs(tmp_path, capsys, model_data_dir):
+    model = next((model_data_dir / "models").iterdir())  # the converted copy: loads in seconds
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('"Mount Fuji is the highest mountain in Japan."\n'
+                    '{"id": "t", "text": "The Eiffel Tower is in Paris."}\n')
+    argv = ["warm", "--documents", str(docs), "--system", "Be brief.", "--model", str(model),
+            "--data-dir", str(tmp_path / "data")]
+    assert main(argv) == 0
+    assert "2 documents: 2 chunks stored, 0 already stored" in capsys.readouterr().out
+    assert main(argv) == 0  # a new process's view: the disk tier and the database
+    assert "0 chunks stored, 2 already stored" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content,match", [
+    ('["a", 3]', "document 1"),
+    ('{"id": "x"}\n', "document 0"),
+    ("[not json", "cannot read documents"),
+])
+def test_warm_refuses_bad_documents_files(tmp_path, capsys, content, match):
+    docs = tmp_path / "docs.json"
+    docs.write_text(content)
+    assert main(["warm", "--documents", str(docs)]) == 2
+    assert match in capsys.readouterr().err

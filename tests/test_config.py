@@ -32,6 +32,7 @@ def test_categories_from_toml(tmp_path):
     ({"nope": {}}, "unknown config sections"),
     ({"server": {"prot": 1}}, "unknown keys: prot"),
     ({"blend": {"recompute_ratio": 1.5}}, "recompute_ratio"),
+    ({"blend": {"max_missing_share": -0.5}}, "max_missing_share"),
     ({"blend": {"check_layers": [2, 8, 2]}}, "repeats a layer"),
     ({"semantic": {"max_temperature": -0.1}}, "max_temperature"),
     ({"blend": {"background": "/no/such/background.txt"}}, "blend.background"),

@@ -9,6 +9,7 @@ from typing import Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
 from blendcache.middleware.deps import PipelineDep, TenantDep
 from blendcache.middleware.pipeline import ChatJob, Run
@@ -27,10 +28,12 @@ def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep, tenant:
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     headers = {CACHE_HEADER: run.cache_status}
+    deferred = BackgroundTask(run.after_response)  # runs once the response is sent
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         events = _sse(run, completion_id, created, include_usage)
-        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+        return StreamingResponse(events, media_type="text/event-stream", headers=headers,
+                                 background=deferred)
     result = run.finish()
     payload = {
         "id": completion_id,
@@ -46,7 +49,7 @@ def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep, tenant:
         "usage": _usage(run),
         "blendcache": {"cache": run.cache_status, **run.info},
     }
-    return JSONResponse(payload, headers=headers)
+    return JSONResponse(payload, headers=headers, background=deferred)
 
 
 def _usage(run: Run) -> dict:

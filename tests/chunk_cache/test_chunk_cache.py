@@ -116,3 +116,30 @@ def test_background_documents_builtin_none_and_file(tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(ConfigError, match="holds no text"):
         background_documents(str(tmp_path / "empty.txt"))
+
+
+def test_plan_names_the_missing_chunks_without_reading_any(make_cache, layout, engine):
+    cache = make_cache()
+    before = cache.plan(layout)
+    assert before.missing == (0, 1) and before.missing_share == 1.0
+    assert before.chunk_tokens == sum(len(c) for c in layout.chunks)
+    other = build_layout(engine, ASK, [format_document(DOCS[1])])
+    cache.lookup(other)  # stores the second document (and the prefix)
+    reads = cache.tiers[0].stats.hits + cache.tiers[0].stats.misses
+    half = cache.plan(layout)
+    assert half.missing == (0,)
+    assert half.missing_share == len(layout.chunks[0]) / before.chunk_tokens
+    assert cache.tiers[0].stats.hits + cache.tiers[0].stats.misses == reads
+
+
+def test_fill_stores_only_what_is_missing_and_lookup_then_reuses_it(make_cache, layout, engine):
+    cache = make_cache()
+    other = build_layout(engine, ASK, [format_document(DOCS[1])])
+    cache.lookup(other)
+    assert cache.prefills == 2  # prefix + the second document
+    assert cache.fill(layout) == 1 and cache.prefills == 3
+    assert cache.fill(layout) == 0 and cache.prefills == 3
+    found = cache.lookup(layout)
+    assert found.reused == 2 and cache.prefills == 3
+    expected = prefill_kv(engine, layout.chunks[0], after=found.prefix)
+    torch.testing.assert_close(found.chunks[0].k, expected.k)

@@ -23,6 +23,8 @@ def test_documents_are_reused_on_the_second_request(client):
     assert first.status_code == 200, first.text
     assert first.headers["x-blendcache-cache"] == "miss"
     assert first.json()["blendcache"]["chunks_reused"] == 0
+    # Both chunks were missing: a full prefill answered, the chunks were stored afterwards.
+    assert first.json()["blendcache"]["chunks_deferred"] == 2
     second = client.post("/v1/chat/completions", json=ask())
     info = second.json()["blendcache"]
     assert second.headers["x-blendcache-cache"] == "blend"
@@ -39,7 +41,11 @@ def test_ratio_one_answers_like_a_full_prefill(make_app, make_settings):
 
     plain = answer(make_settings(blend=BlendConfig(enabled=False)))
     assert "blendcache" not in plain or "chunks_total" not in plain["blendcache"]
-    fused = answer(make_settings(), blendcache={"recompute_ratio": 1.0})
+    # Fused even on the first request (nothing stored yet): no share of missing chunks is
+    # too large.
+    fused = answer(make_settings(blend=BlendConfig(max_missing_share=1.0)),
+                   blendcache={"recompute_ratio": 1.0})
+    assert fused["blendcache"]["chunks_reused"] == 0
     assert fused["blendcache"]["recompute_ratio"] == 1.0
     assert fused["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
 
@@ -65,6 +71,86 @@ def test_bad_recompute_ratio_is_400(client):
     assert r.json()["error"]["param"] == "blendcache.recompute_ratio"
 
 
+def test_a_cold_request_is_a_full_prefill_and_its_chunks_are_stored_after(make_app,
+                                                                          make_settings):
+    with TestClient(make_app(make_settings(blend=BlendConfig(enabled=False)))) as c:
+        plain = c.post("/v1/chat/completions", json=ask()).json()
+    app = make_app()
+    pipeline = app.state.pipeline
+    with TestClient(app) as c:
+        with c.stream("POST", "/v1/chat/completions", json=ask(stream=True)) as r:
+            assert r.headers["x-blendcache-cache"] == "miss"
+            body = "".join(r.iter_lines())
+        # The stream carried the full prefill's answer; the store came after it.
+        text = plain["choices"][0]["message"]["content"]
+        assert '"chunks_deferred": 2' in body and text.split()[0] in body
+        assert pipeline.chunk_cache.plan(_layout(pipeline)).missing == ()
+        again = c.post("/v1/chat/completions", json=ask())
+    assert again.headers["x-blendcache-cache"] == "blend"
+    assert again.json()["blendcache"]["chunks_reused"] == 2
+    assert pipeline.metrics["chunks_deferred"] == 2
+
+
+def test_a_mostly_warm_request_is_fused_and_stores_its_new_chunk_within(client):
+    client.post("/v1/chat/completions", json=ask())  # stores both documents
+    more = DOCS + ["Fuji last erupted in 1707."]  # far under the missing-share limit
+    r = client.post("/v1/chat/completions", json=ask(documents=more))
+    info = r.json()["blendcache"]
+    assert r.headers["x-blendcache-cache"] == "blend"
+    assert (info["chunks_reused"], info["chunks_total"]) == (2, 3)
+    assert "chunks_deferred" not in info
+
+
+def test_documents_stored_ahead_are_fused_on_the_first_request(client):
+    warmed = client.post("/v1/blendcache/documents", json={
+        "model": "SmolLM2-135M-Instruct", "documents": DOCS})
+    assert warmed.status_code == 200, warmed.text
+    assert warmed.json() == {"object": "blendcache.documents", "documents": 2,
+                             "chunks_stored": 2, "chunks_already_stored": 0}
+    r = client.post("/v1/chat/completions", json=ask())
+    assert r.headers["x-blendcache-cache"] == "blend"
+    assert r.json()["blendcache"]["chunks_reused"] == 2
+    again = client.post("/v1/blendcache/documents", json={"documents": DOCS[:1]})
+    assert again.json()["chunks_already_stored"] == 1
+
+
+def test_documents_are_stored_under_the_requests_system_prompt(client):
+    system = [{"role": "system", "content": "Answer in one word."}]
+    client.post("/v1/blendcache/documents", json={"messages": system, "documents": DOCS})
+    plain = client.post("/v1/chat/completions", json=ask())
+    assert plain.json()["blendcache"]["chunks_reused"] == 0  # no system prompt: other chunks
+    body = ask()
+    body["messages"] = system + body["messages"]
+    assert client.post("/v1/chat/completions", json=body).headers["x-blendcache-cache"] == "blend"
+
+
+@pytest.mark.parametrize("body,status,param", [
+    ({"documents": []}, 400, "documents"),
+    ({}, 400, "documents"),
+    ({"documents": [{"id": "x"}]}, 400, "documents.0"),
+    ({"documents": ["a"], "extra": 1}, 400, "extra"),
+    ({"model": "gpt-4", "documents": ["a"]}, 404, "model"),
+])
+def test_bad_documents_bodies_are_refused(client, body, status, param):
+    r = client.post("/v1/blendcache/documents", json=body)
+    assert r.status_code == status
+    assert r.json()["error"]["param"].startswith(param)
+
+
+def test_storing_documents_with_the_chunk_cache_off_is_refused(make_app, make_settings):
+    with TestClient(make_app(make_settings(blend=BlendConfig(enabled=False)))) as c:
+        r = c.post("/v1/blendcache/documents", json={"documents": DOCS})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "chunk_cache_disabled"
+
+
+def _layout(pipeline):
+    from blendcache.recompute.prefill import build_layout, format_document
+
+    body = ask()
+    texts = [d if isinstance(d, str) else d["text"] for d in body["documents"]]
+    return build_layout(pipeline.engine, body["messages"], [format_document(t) for t in texts])
+
+
 class BrokenTier:
     """A tier whose backing store has failed (as a full disk or a dead Redis would)."""
 
@@ -76,6 +162,11 @@ class BrokenTier:
         self.stats = TierStats()
 
     def get_many(self, keys):
+        from blendcache.errors import StorageError
+
+        raise StorageError("disk is gone")
+
+    def __contains__(self, key):
         from blendcache.errors import StorageError
 
         raise StorageError("disk is gone")
@@ -93,6 +184,34 @@ def test_a_failing_chunk_cache_degrades_to_a_plain_model_call(make_app, make_set
     assert r.status_code == 200
     assert r.headers["x-blendcache-cache"] == "miss"
     assert r.json()["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
+    assert pipeline.metrics["cache_failures_chunk"] == 1
+
+
+class UnwritableTier(BrokenTier):
+    """A tier that reads (empty) but cannot write, as a full disk."""
+
+    name = "unwritable"
+
+    def get_many(self, keys):
+        return {}
+
+    def __contains__(self, key):
+        return False
+
+    def put_many(self, items):
+        from blendcache.errors import StorageError
+
+        raise StorageError("no space left on device")
+
+
+def test_a_failing_store_after_the_response_loses_nothing_already_sent(make_app):
+    app = make_app()
+    pipeline = app.state.pipeline
+    pipeline.chunk_cache.tiers = [UnwritableTier()]
+    with TestClient(app) as c:
+        r = c.post("/v1/chat/completions", json=ask())
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
+    assert r.json()["blendcache"]["chunks_deferred"] == 2
     assert pipeline.metrics["cache_failures_chunk"] == 1
 
 

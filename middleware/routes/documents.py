@@ -1,0 +1,21 @@
+"""POST /v1/blendcache/documents: precompute the chunk KVs of documents ahead of the requests
+that will carry them (chunk_cache/warm.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from blendcache.middleware.deps import PipelineDep, TenantDep
+from blendcache.middleware.schemas import DocumentsRequest
+
+router = APIRouter()
+
+
+@router.post("/v1/blendcache/documents")
+def store_documents(body: DocumentsRequest, pipeline: PipelineDep, _tenant: TenantDep) -> dict:
+    if body.model is not None:
+        pipeline.check_model(body.model)
+    messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+    warmed = pipeline.store_documents(messages, body.document_texts())
+    return {"object": "blendcache.documents", "documents": warmed.total,
+            "chunks_stored": warmed.stored, "chunks_already_stored": warmed.already}
