@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="JSON array or JSON lines of strings or {\"text\", \"id\"?} objects")
     warm.add_argument("--system", metavar="TEXT",
                       help="the system prompt the requests will carry (default: none)")
+    warm.add_argument("--tenant", metavar="NAME",
+                      help="the tenant whose requests will carry them (chunks are kept per "
+                           "tenant unless [blend] share_chunks_across_tenants; default: "
+                           "'default', the one tenant of a server without API keys)")
     warm.set_defaults(func=_warm)
     return parser
 
@@ -105,6 +109,7 @@ def _warm(args: argparse.Namespace) -> int:
 
     from blendcache.chunk_cache.warm import warm
     from blendcache.middleware.app import build_chunk_cache
+    from blendcache.middleware.deps import DEFAULT_TENANT
     from blendcache.recompute.model import load_engine
 
     settings = settings_from_args(args)
@@ -112,7 +117,8 @@ def _warm(args: argparse.Namespace) -> int:
     engine = load_engine(settings.model, data_dir=settings.storage.data_dir)
     messages = [{"role": "system", "content": args.system}] if args.system else []
     t0 = time.perf_counter()
-    warmed = warm(build_chunk_cache(settings, engine), documents, messages=messages)
+    warmed = warm(build_chunk_cache(settings, engine), documents, messages=messages,
+                  namespace=settings.blend.chunk_namespace(args.tenant or DEFAULT_TENANT))
     print(f"{warmed.total} documents: {warmed.stored} chunks stored, {warmed.already} already "
           f"stored ({time.perf_counter() - t0:.1f} s)")
     return 0

@@ -80,6 +80,14 @@ class BlendConfig:
     # with three quarters; below the limit it also costs less work in all than a full prefill
     # plus storing the chunks afterwards. 1.0: always fuse; 0.0: only when every chunk is stored.
     max_missing_share: float = 0.7
+    # Chunk KVs are keyed per tenant by default: shared, one tenant could tell from a fast first
+    # token that another had sent the same document under the same system prompt.
+    share_chunks_across_tenants: bool = False
+
+    def chunk_namespace(self, tenant: str) -> str:
+        """Where a tenant's chunk KVs are keyed (ChunkCache.keys): its own namespace unless
+        chunks are shared."""
+        return "" if self.share_chunks_across_tenants else tenant
 
 
 @dataclass(frozen=True)

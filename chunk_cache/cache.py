@@ -65,38 +65,44 @@ class ChunkCache:
         self.clock = clock
         self.prefills = 0
 
-    def keys(self, layout: PromptLayout) -> tuple[str, list[str]]:
+    def keys(self, layout: PromptLayout, namespace: str = "") -> tuple[str, list[str]]:
         """The prefix's key and each chunk's: a chunk is keyed by everything it was prefilled
-        after (shared prefix and background), so changing either makes new chunks."""
-        fp = self.engine.spec.fingerprint
+        after (shared prefix and background), so changing either makes new chunks. Keys of
+        another ``namespace`` (a tenant, when tenants are kept apart) never meet these."""
+        fp = self._salted(namespace)
         after = self._shared_ids(layout) + self.background
         return prefix_key(fp, layout.prefix), [chunk_key(fp, c, prefix_ids=after)
                                                for c in layout.chunks]
 
-    def background_key(self, layout: PromptLayout) -> str:
+    def background_key(self, layout: PromptLayout, namespace: str = "") -> str:
         """The background is stored like a chunk prefilled after the shared prefix."""
-        return chunk_key(self.engine.spec.fingerprint, self.background,
+        return chunk_key(self._salted(namespace), self.background,
                          prefix_ids=self._shared_ids(layout))
+
+    def _salted(self, namespace: str) -> str:
+        """The model fingerprint the keys hash, salted with the namespace if there is one."""
+        fp = self.engine.spec.fingerprint
+        return f"{fp}\0namespace\0{namespace}" if namespace else fp
 
     def _shared_ids(self, layout: PromptLayout) -> tuple[int, ...]:
         """The prompt's prefix ids when chunks are prefilled after it, else none."""
         return tuple(layout.prefix) if self.shared_prefix else ()
 
-    def plan(self, layout: PromptLayout) -> ChunkPlan:
+    def plan(self, layout: PromptLayout, namespace: str = "") -> ChunkPlan:
         """Which of the prompt's chunks no tier holds, known without reading any KV."""
-        _, ckeys = self.keys(layout)
+        _, ckeys = self.keys(layout, namespace)
         missing = tuple(i for i, key in enumerate(ckeys) if not self._holds(key))
         return ChunkPlan(missing, sum(len(layout.chunks[i]) for i in missing),
                          sum(len(c) for c in layout.chunks))
 
-    def lookup(self, layout: PromptLayout) -> ChunkLookup:
+    def lookup(self, layout: PromptLayout, namespace: str = "") -> ChunkLookup:
         """KVs of the prefix and every chunk; misses are prefilled and stored."""
-        pkey, ckeys = self.keys(layout)
+        pkey, ckeys = self.keys(layout, namespace)
         t0 = time.perf_counter()
         found = self._get(list(dict.fromkeys([pkey, *ckeys])))
         t1 = time.perf_counter()
         missing = {key: ids for key, ids in zip(ckeys, layout.chunks) if key not in found}
-        new = self._prefill(layout, pkey, found.get(pkey), missing)
+        new = self._prefill(layout, namespace, pkey, found.get(pkey), missing)
         prefix = found.get(pkey) or new[pkey]
         chunks = [found.get(key) or new[key] for key in ckeys]
         t2 = time.perf_counter()
@@ -105,18 +111,18 @@ class ChunkCache:
         reused = sum(1 for key in ckeys if key in found)
         return ChunkLookup(prefix, chunks, reused, len(ckeys), (t1 - t0) * 1e3, (t2 - t1) * 1e3)
 
-    def fill(self, layout: PromptLayout) -> int:
+    def fill(self, layout: PromptLayout, namespace: str = "") -> int:
         """Prefill and store the prompt's chunks that no tier holds, without reading the others
         (a cold request answered by a full prefill stores its chunks this way afterwards).
         Returns how many chunks were stored."""
-        pkey, ckeys = self.keys(layout)
+        pkey, ckeys = self.keys(layout, namespace)
         missing = {key: ids for key, ids in zip(ckeys, layout.chunks) if not self._holds(key)}
         if not missing:
             return 0
-        self._put(self._prefill(layout, pkey, self._get([pkey]).get(pkey), missing))
+        self._put(self._prefill(layout, namespace, pkey, self._get([pkey]).get(pkey), missing))
         return len(missing)
 
-    def _prefill(self, layout: PromptLayout, pkey: str, prefix: KV | None,
+    def _prefill(self, layout: PromptLayout, namespace: str, pkey: str, prefix: KV | None,
                  missing: dict[str, tuple[int, ...]]) -> dict[str, KV]:
         """KVs of the ``missing`` chunks, prefilled together, each after the same context; of
         the prefix too when it is None, and of the background when it is needed and absent."""
@@ -124,7 +130,7 @@ class ChunkCache:
         if prefix is None:
             prefix = new[pkey] = prefill_kv(self.engine, layout.prefix)
         if missing:
-            context = self._context(layout, prefix, new)
+            context = self._context(layout, namespace, prefix, new)
             new.update(zip(missing, prefill_chunks(self.engine, list(missing.values()),
                                                    after=context)))
         return new
@@ -132,13 +138,14 @@ class ChunkCache:
     def _holds(self, key: str) -> bool:
         return any(key in tier for tier in self.tiers)
 
-    def _context(self, layout: PromptLayout, prefix: KV, new: dict[str, KV]) -> KV | None:
+    def _context(self, layout: PromptLayout, namespace: str, prefix: KV,
+                 new: dict[str, KV]) -> KV | None:
         """What a missing chunk is prefilled after: the shared prefix, then the background
         (looked up like a chunk, prefilled and stored on a miss); None when neither."""
         base = prefix if self.shared_prefix else None
         if not self.background:
             return base
-        bkey = self.background_key(layout)
+        bkey = self.background_key(layout, namespace)
         bg = self._get([bkey]).get(bkey)
         if bg is None:
             bg = new[bkey] = prefill_chunks(self.engine, [self.background], after=base)[0]

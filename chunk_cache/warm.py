@@ -28,11 +28,12 @@ class Warmed:
 
 
 def warm(cache: ChunkCache, documents: list[str], *, messages: list[dict] | None = None,
-         lock: contextlib.AbstractContextManager | None = None,
+         lock: contextlib.AbstractContextManager | None = None, namespace: str = "",
          batch: int = WARM_BATCH) -> Warmed:
     """Prefill and store every document of ``documents`` that no tier holds, as chunks of a
     prompt that starts with ``messages`` (none: the chat template's default). ``lock`` (the
-    engine's) is held for one batch at a time, so requests are served in between."""
+    engine's) is held for one batch at a time, so requests are served in between. ``namespace``:
+    the tenant's, when tenants keep their chunks apart (ChunkCache.keys)."""
     context = [dict(m) for m in messages or []]
     if not context or context[-1]["role"] != "user":
         context.append({"role": "user", "content": ""})  # its content is not in the prefix
@@ -41,5 +42,5 @@ def warm(cache: ChunkCache, documents: list[str], *, messages: list[dict] | None
     for start in range(0, len(unique), batch):
         layout = build_layout(cache.engine, context, unique[start:start + batch])
         with lock if lock is not None else contextlib.nullcontext():
-            stored += cache.fill(layout)
+            stored += cache.fill(layout, namespace)
     return Warmed(len(unique), stored, len(unique) - stored)

@@ -132,7 +132,8 @@ class ChatPipeline:
         with self.engine.lock:
             if documents:
                 ratio = self._ratio(options, key)
-                start = self._prefill_documents(messages, documents, ratio, run)
+                start = self._prefill_documents(messages, documents, ratio, run,
+                                                 self.settings.blend.chunk_namespace(job.tenant))
             else:
                 start = prefill(self.engine, self.engine.chat_prompt_ids(messages))
         run.info["ttft_ms"] = round(start.prefill_ms, 2)
@@ -222,17 +223,18 @@ class ChatPipeline:
                 return category_ratio
         return self.settings.blend.recompute_ratio
 
-    def _prefill_documents(self, messages, documents, ratio: float, run: Run) -> Prefilled:
+    def _prefill_documents(self, messages, documents, ratio: float, run: Run,
+                           namespace: str) -> Prefilled:
         layout = build_layout(self.engine, messages, documents)
         if self.chunk_cache is None or not self.settings.blend.enabled:
             return prefill(self.engine, layout.ids)
         cfg = self.settings.blend
         t0 = time.perf_counter()
         try:
-            plan = self.chunk_cache.plan(layout)
+            plan = self.chunk_cache.plan(layout, namespace)
             if plan.missing_share > cfg.max_missing_share:
-                return self._prefill_now_store_later(layout, plan, run)
-            found = self.chunk_cache.lookup(layout)
+                return self._prefill_now_store_later(layout, namespace, plan, run)
+            found = self.chunk_cache.lookup(layout, namespace)
         except CacheError as exc:
             self._degrade("chunk", exc)
             return prefill(self.engine, layout.ids)
@@ -250,7 +252,7 @@ class ChatPipeline:
         elapsed_ms = (time.perf_counter() - t0) * 1e3
         return Prefilled(start.cache, start.logits, start.prompt_tokens, elapsed_ms)
 
-    def _prefill_now_store_later(self, layout: PromptLayout, plan: ChunkPlan,
+    def _prefill_now_store_later(self, layout: PromptLayout, namespace: str, plan: ChunkPlan,
                                  run: Run) -> Prefilled:
         """A mostly cold request: a full prefill answers it (faster than prefilling its missing
         chunks and fusing), and the missing chunks are stored once the response is out."""
@@ -258,23 +260,25 @@ class ChatPipeline:
         self.metrics["chunks_deferred"] += len(plan.missing)
         run.info.update({"chunks_reused": 0, "chunks_total": len(layout.chunks),
                          "chunks_deferred": len(plan.missing)})
-        run._after.append(lambda: self._store_chunks(layout))
+        run._after.append(lambda: self._store_chunks(layout, namespace))
         return prefill(self.engine, layout.ids)
 
-    def store_documents(self, messages: list[dict], documents: list[str]) -> Warmed:
-        """Precompute the chunk KVs of ``documents`` for requests that start with ``messages``
-        (POST /v1/blendcache/documents)."""
+    def store_documents(self, messages: list[dict], documents: list[str], *,
+                        tenant: str) -> Warmed:
+        """Precompute the chunk KVs of ``documents`` for ``tenant``'s requests that start with
+        ``messages`` (POST /v1/blendcache/documents)."""
         if self.chunk_cache is None or not self.settings.blend.enabled:
             raise InvalidRequestError("the chunk cache is off on this server ([blend] enabled)",
                                       code="chunk_cache_disabled")
-        warmed = warm(self.chunk_cache, documents, messages=messages, lock=self.engine.lock)
+        warmed = warm(self.chunk_cache, documents, messages=messages, lock=self.engine.lock,
+                      namespace=self.settings.blend.chunk_namespace(tenant))
         self.metrics["chunks_warmed"] += warmed.stored
         return warmed
 
-    def _store_chunks(self, layout: PromptLayout) -> None:
+    def _store_chunks(self, layout: PromptLayout, namespace: str) -> None:
         with self.engine.lock:
             try:
-                self.chunk_cache.fill(layout)
+                self.chunk_cache.fill(layout, namespace)
             except CacheError as exc:
                 self._degrade("chunk", exc, after_response=True)
 

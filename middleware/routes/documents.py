@@ -12,10 +12,10 @@ router = APIRouter()
 
 
 @router.post("/v1/blendcache/documents")
-def store_documents(body: DocumentsRequest, pipeline: PipelineDep, _tenant: TenantDep) -> dict:
+def store_documents(body: DocumentsRequest, pipeline: PipelineDep, tenant: TenantDep) -> dict:
     if body.model is not None:
         pipeline.check_model(body.model)
     messages = [{"role": m.role, "content": m.text()} for m in body.messages]
-    warmed = pipeline.store_documents(messages, body.document_texts())
+    warmed = pipeline.store_documents(messages, body.document_texts(), tenant=tenant)
     return {"object": "blendcache.documents", "documents": warmed.total,
             "chunks_stored": warmed.stored, "chunks_already_stored": warmed.already}

@@ -143,3 +143,17 @@ def test_fill_stores_only_what_is_missing_and_lookup_then_reuses_it(make_cache, 
     assert found.reused == 2 and cache.prefills == 3
     expected = prefill_kv(engine, layout.chunks[0], after=found.prefix)
     torch.testing.assert_close(found.chunks[0].k, expected.k)
+
+
+def test_namespaces_key_every_kv_apart(make_cache, layout):
+    cache = make_cache(background=(11, 12, 13))
+    shared = cache.keys(layout)
+    acme, globex = cache.keys(layout, "acme"), cache.keys(layout, "globex")
+    assert cache.keys(layout, "") == shared
+    every = [shared[0], *shared[1], acme[0], *acme[1], globex[0], *globex[1],
+             cache.background_key(layout), cache.background_key(layout, "acme")]
+    assert len(set(every)) == len(every)
+    cache.lookup(layout, "acme")
+    assert cache.plan(layout, "acme").missing == ()
+    assert cache.plan(layout, "globex").missing == (0, 1)
+    assert cache.plan(layout).missing == (0, 1)

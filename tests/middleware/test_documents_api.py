@@ -84,7 +84,7 @@ def test_a_cold_request_is_a_full_prefill_and_its_chunks_are_stored_after(make_a
         # The stream carried the full prefill's answer; the store came after it.
         text = plain["choices"][0]["message"]["content"]
         assert '"chunks_deferred": 2' in body and text.split()[0] in body
-        assert pipeline.chunk_cache.plan(_layout(pipeline)).missing == ()
+        assert pipeline.chunk_cache.plan(_layout(pipeline), "default").missing == ()
         again = c.post("/v1/chat/completions", json=ask())
     assert again.headers["x-blendcache-cache"] == "blend"
     assert again.json()["blendcache"]["chunks_reused"] == 2
@@ -141,6 +141,25 @@ def test_storing_documents_with_the_chunk_cache_off_is_refused(make_app, make_se
     with TestClient(make_app(make_settings(blend=BlendConfig(enabled=False)))) as c:
         r = c.post("/v1/blendcache/documents", json={"documents": DOCS})
     assert r.status_code == 400 and r.json()["error"]["code"] == "chunk_cache_disabled"
+
+
+def test_tenants_keep_their_chunks_apart_unless_shared(make_app, make_settings):
+    from blendcache.config import ServerConfig
+
+    keys = ServerConfig(api_keys={"ka": "acme", "kb": "globex"})
+
+    def as_(key):
+        return {"authorization": f"Bearer {key}"}
+
+    for share, globex_first in ((False, "miss"), (True, "blend")):
+        settings = make_settings(server=keys,
+                                 blend=BlendConfig(share_chunks_across_tenants=share))
+        with TestClient(make_app(settings)) as c:
+            c.post("/v1/blendcache/documents", json={"documents": DOCS}, headers=as_("ka"))
+            acme = c.post("/v1/chat/completions", json=ask(), headers=as_("ka"))
+            assert acme.headers["x-blendcache-cache"] == "blend"
+            globex = c.post("/v1/chat/completions", json=ask(), headers=as_("kb"))
+            assert globex.headers["x-blendcache-cache"] == globex_first, share
 
 
 def _layout(pipeline):
