@@ -40,6 +40,10 @@ from blendcache.storage.kvcodec import KV
 
 Method = Callable[[Engine, ChunkCache, PromptLayout], Prefilled]
 
+# Fidelity measures besides the issue's, kept out of its JSON file but printed in the table:
+# result key -> (per-sample row, column title).
+EXTRAS = {"answer_agreement": ("line", "agree@line"), "first_token_agreement": ("tok1", "tok1")}
+
 
 def load_samples(path: str | Path, limit: int | None = None) -> list[dict]:
     """JSON array or JSON lines (optionally .gz) of ``{question, answers[], ctxs[{title, text}]}``."""
@@ -213,9 +217,11 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
     ``cold_shares``, ``cacheblend_r0.15_cold{s}`` pays for prefilling that share of the chunks
     too (``cacheblend_r0.15_cold`` for s = 1: a first request).
 
-    Besides the issue's JSON, ``result["answer_agreement"]`` (left out of the JSON file)
-    holds a looser agreement per method: the first line of the answer equal to full prefill's
-    after SQuAD normalisation, which forgives a different continuation after the answer."""
+    Besides the issue's JSON, two more fidelity measures per method (left out of the JSON
+    file, in the table): ``result["answer_agreement"]``, a looser agreement (the first line of
+    the answer equal to full prefill's after SQuAD normalisation, which forgives a different
+    continuation after the answer), and ``result["first_token_agreement"]``, the share of
+    samples whose greedy first answer token is full prefill's."""
     table = methods(ratios, check_layers=check_layers, selection=selection,
                     also_check_layers=also_check_layers)
     if noise_floor:
@@ -241,7 +247,8 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
             disks.append(DiskTier(Path(disk_dir) / codec, 1 << 40, codec=codec))
             table[name] = _from_tier(disks[-1], options)
     per: dict[str, dict[str, list[float]]] = {
-        name: {"ttft": [], "speedup": [], "f1": [], "agree": [], "line": [], "kl": []} for name in table}
+        name: {"ttft": [], "speedup": [], "f1": [], "agree": [], "line": [], "tok1": [], "kl": []}
+        for name in table}
     prompt_tokens = []
     layouts = [_layout(engine, s, prompt) for s in samples]
     _measure(engine, _full_prefill, cache, layouts[0], 1)  # warm-up, not recorded
@@ -261,6 +268,7 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
             row["f1"].append(best_f1(got.answer, sample.get("answers", [])))
             row["agree"].append(float(got.answer == ref.answer))
             row["line"].append(float(_first_line(got.answer) == _first_line(ref.answer)))
+            row["tok1"].append(float(got.log_probs.argmax() == ref.log_probs.argmax()))
             kl = torch.sum(ref.log_probs.exp() * (ref.log_probs - got.log_probs)).item()
             row["kl"].append(max(kl, 0.0))
         log(f"[{i + 1}/{len(samples)}] {len(layout.ids)} tokens: " + ", ".join(
@@ -283,8 +291,8 @@ def run_blend_bench(engine: Engine, samples: list[dict], *, ratios: list[float],
             "agreement": round(sum(row["agree"]) / len(row["agree"]), 4),
             "kl_first_token": round(sum(row["kl"]) / len(row["kl"]), 5),
         } for name, row in per.items()},
-        "answer_agreement": {
-            name: round(sum(row["line"]) / len(row["line"]), 4) for name, row in per.items()},
+        **{extra: {name: round(sum(row[key]) / len(row[key]), 4) for name, row in per.items()}
+           for extra, (key, _title) in EXTRAS.items()},
     }
 
 
@@ -315,20 +323,20 @@ def _layout(engine: Engine, sample: dict, prompt: str = "cacheblend") -> PromptL
 
 
 def format_table(result: dict) -> str:
+    extras = [e for e in EXTRAS if e in result]
     head = (f"{'method':<24}{'ttft p50':>10}{'ttft p90':>10}{'speedup':>9}{'f1':>8}"
-            f"{'agree':>8}{'kl':>10}{'agree@line':>12}")
+            f"{'agree':>8}{'kl':>10}" + "".join(f"{EXTRAS[e][1]:>12}" for e in extras))
     lines = [f"{result['model']} on {result['device']}",
              f"{result['samples']} samples, prompt tokens p50 {result['prompt_tokens_p50']:.0f}",
              head, "-" * len(head)]
     for name, m in result["methods"].items():
-        line = result.get("answer_agreement", {}).get(name)
         lines.append(f"{name:<24}{m['ttft_ms_p50']:>10.0f}{m['ttft_ms_p90']:>10.0f}"
                      f"{m['speedup']:>8.2f}x{m['f1']:>8.3f}{m['agreement']:>8.2f}"
                      f"{m['kl_first_token']:>10.4f}"
-                     + (f"{line:>12.2f}" if line is not None else ""))
-    if "answer_agreement" in result:
+                     + "".join(f"{result[e][name]:>12.2f}" for e in extras))
+    if extras:
         lines.append("agree: the whole greedy answer equals full prefill's; agree@line: its "
-                     "first line does, SQuAD-normalised")
+                     "first line does, SQuAD-normalised; tok1: its first token does")
     return "\n".join(lines)
 
 
@@ -425,7 +433,7 @@ def run(args: argparse.Namespace, engine: Engine) -> dict:
     print(f"git {git_revision()}")
     print(format_table(result))
     if args.json:
-        issue_keys = {k: v for k, v in result.items() if k != "answer_agreement"}
+        issue_keys = {k: v for k, v in result.items() if k not in EXTRAS}
         Path(args.json).write_text(json.dumps(issue_keys, indent=2) + "\n")
     if args.plot:
         plot(result, args.plot)

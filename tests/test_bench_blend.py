@@ -39,7 +39,7 @@ def test_bench_runs_every_method(engine, tmp_path):
                                          disk_dir=str(tmp_path / "kv"),
                                          log=lambda _: None)
     assert set(result) == {"device", "model", "samples", "prompt_tokens_p50", "methods",
-                           "answer_agreement"}
+                           "answer_agreement", "first_token_agreement"}
     names = ["full_prefill", "prefix_cache", "full_reuse", "cacheblend_r0.15",
              "cacheblend_r0.15_L2-8", "random_r0.15", "full_prefill_kv_bf16",
              "full_prefill_kv_int8", "cacheblend_r0.15_cold0.5", "cacheblend_r0.15_cold",
@@ -47,6 +47,9 @@ def test_bench_runs_every_method(engine, tmp_path):
              "cacheblend_r0.15_nobg", "cacheblend_r0.15_disk", "cacheblend_r0.15_int8"]
     assert list(result["methods"]) == names
     assert list(result["answer_agreement"]) == names
+    assert list(result["first_token_agreement"]) == names
+    assert result["first_token_agreement"]["full_prefill"] == 1.0
+    assert result["first_token_agreement"]["prefix_cache"] == 1.0
     # the looser agreement forgives more, never less
     for name in names:
         assert result["answer_agreement"][name] >= result["methods"][name]["agreement"]
@@ -68,6 +71,7 @@ def test_bench_runs_every_method(engine, tmp_path):
     assert result["samples"] == 2
     assert result["answer_agreement"]["full_prefill"] == 1.0
     assert "agree@line" in bench_blend.format_table(result)
+    assert "tok1" in bench_blend.format_table(result)
 
 
 def test_cold_chunks_are_the_share_asked_for_spread_over_the_prompt():
