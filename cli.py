@@ -89,9 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         "warm", help="precompute the chunk KVs of documents before serving them",
         description="Prefill and store (memory, disk, metadata rows in the database) the chunk "
                     "KV of every document in FILE that is not stored yet, as the chunks of "
-                    "requests with the given system prompt; 'blendcache serve' started later with "
-                    "the same --data-dir and config reuses them (a running server does not "
-                    "see them: use POST /v1/blendcache/documents).")
+                    "requests with the given system prompt; 'blendcache serve' with the same "
+                    "--data-dir and config reuses them, also while it is running.")
     _common(warm)
     warm.add_argument("--documents", required=True, metavar="FILE",
                       help="JSON array or JSON lines of strings or {\"text\", \"id\"?} objects")

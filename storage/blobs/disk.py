@@ -1,5 +1,8 @@
 """Local-disk tier: one safetensors file per chunk (``<dir>/<key[:2]>/<key>.kv``), written
-atomically (temp file + rename), checksum verified on read, bounded in bytes (LRU by access)."""
+atomically (temp file + rename), checksum verified on read, bounded in bytes (LRU by access).
+
+The directory may be written by another process too (``blendcache warm`` next to a running
+server): a file this tier has not indexed is looked for on disk and adopted when found."""
 
 from __future__ import annotations
 
@@ -53,8 +56,10 @@ class DiskTier:
         path = self.path(key)
         try:
             blob = path.read_bytes()
-        except FileNotFoundError:
+        except FileNotFoundError:  # never written, or removed by another process
             self.stats.misses += 1
+            if key in self._sizes:
+                self.delete_many([key])
             return None
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc}") from exc
@@ -69,6 +74,8 @@ class DiskTier:
         with self._lock:
             if key in self._sizes:
                 self._sizes.move_to_end(key)
+            else:
+                self._adopt(key, len(blob))
         os.utime(path)  # the access order survives a restart
         self.stats.hits += 1
         return kv
@@ -120,4 +127,22 @@ class DiskTier:
             return list(self._sizes)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._sizes
+        if key in self._sizes:
+            return True
+        path = self.path(key)  # written by another process since this tier indexed its files?
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot stat {path}: {exc}") from exc
+        with self._lock:
+            self._adopt(key, size)
+        return True
+
+    def _adopt(self, key: str, size: int) -> None:
+        """Index a file another process wrote (counted from now on; evicted like any other)."""
+        if key not in self._sizes:
+            self._sizes[key] = size
+            self.stats.bytes += size
+            self.stats.entries = len(self._sizes)

@@ -162,6 +162,21 @@ def test_tenants_keep_their_chunks_apart_unless_shared(make_app, make_settings):
             assert globex.headers["x-blendcache-cache"] == globex_first, share
 
 
+def test_documents_warmed_by_another_process_are_reused_by_a_running_server(
+        make_app, make_settings, engine):
+    from blendcache.chunk_cache.warm import warm
+    from blendcache.middleware.app import build_chunk_cache
+
+    settings = make_settings()
+    with TestClient(make_app(settings)) as c:
+        # as `blendcache warm` would, with its own tiers over the same data directory
+        warm(build_chunk_cache(settings, engine), [d if isinstance(d, str) else d["text"]
+                                                    for d in DOCS], namespace="default")
+        r = c.post("/v1/chat/completions", json=ask())
+    assert r.headers["x-blendcache-cache"] == "blend"
+    assert r.json()["blendcache"]["chunks_reused"] == 2
+
+
 def _layout(pipeline):
     from blendcache.recompute.prefill import build_layout, format_document
 

@@ -91,3 +91,18 @@ def test_disk_tier_evicts_oldest_and_survives_restart(tmp_path):
     assert set(again.keys()) == {"k1", "k3"}
     assert again.stats.bytes == 2 * one
     assert torch.equal(again.get_many(["k3"])["k3"].k, make_kv(seed=3).k)
+
+
+def test_disk_tier_finds_files_another_process_wrote(tmp_path):
+    one = len(kvcodec.encode(make_kv()))
+    server = DiskTier(tmp_path, max_bytes=10 * one)  # indexed an empty directory at start
+    warmer = DiskTier(tmp_path, max_bytes=10 * one)
+    warmer.put_many({"k1": make_kv(seed=1), "k2": make_kv(seed=2)})
+    assert "k1" in server and "k9" not in server
+    assert server.stats.entries == 1 and server.stats.bytes == one
+    assert torch.equal(server.get_many(["k2"])["k2"].k, make_kv(seed=2).k)
+    assert set(server.keys()) == {"k1", "k2"} and server.stats.bytes == 2 * one
+    server.delete_many(["k1"])
+    assert "k1" not in server and not server.path("k1").exists()
+    assert warmer.get_many(["k1"]) == {} and "k1" not in warmer.keys()  # its file is gone
+    assert warmer.stats.bytes == one
