@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "--data-dir and config reuses them, also while it is running.")
     _common(warm)
     warm.add_argument("--documents", required=True, metavar="FILE",
-                      help="JSON array or JSON lines of strings or {\"text\", \"id\"?} objects")
+                      help="JSON array or JSON lines (optionally .gz) of strings or "
+                           "{\"text\", \"id\"?} objects")
     warm.add_argument("--system", metavar="TEXT",
                       help="the system prompt the requests will carry (default: none)")
     warm.add_argument("--tenant", metavar="NAME",
@@ -126,14 +127,10 @@ def _warm(args: argparse.Namespace) -> int:
 
 def read_documents(path: str) -> list[str]:
     """Documents from a JSON array or JSON lines of strings or ``{"text", "id"?}`` objects."""
-    import json
-    from pathlib import Path
+    from blendcache.benchmarks._common import read_json_rows
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        stripped = text.lstrip()
-        rows = json.loads(text) if stripped.startswith("[") else [
-            json.loads(line) for line in text.splitlines() if line.strip()]
+        rows = read_json_rows(path)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read documents from {path}: {exc}") from exc
     out = []

@@ -1,8 +1,11 @@
-"""What every benchmark records: device, versions, git revision; percentiles; answer F1."""
+"""What every benchmark records: device, versions, git revision; percentiles; answer F1; and
+the reader of its JSON / JSON-lines input files."""
 
 from __future__ import annotations
 
 import collections
+import gzip
+import json
 import platform
 import re
 import string
@@ -10,6 +13,17 @@ import subprocess
 from pathlib import Path
 
 import torch
+
+
+def read_json_rows(path: str | Path) -> list:
+    """The rows of a JSON array or of JSON lines (optionally gzipped, ``.gz``)."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        text = fh.read()
+    if text.lstrip().startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def git_revision() -> str:

@@ -13,7 +13,6 @@ agreement of the greedy answer and KL(full || method) of the first answer token.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import random
 import sys
@@ -25,7 +24,7 @@ from typing import Callable
 import torch
 
 from blendcache.benchmarks._common import (
-    best_f1, device_name, git_revision, median, normalize_answer, percentile)
+    best_f1, device_name, git_revision, median, normalize_answer, percentile, read_json_rows)
 from blendcache.chunk_cache.background import background_ids
 from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.config import BlendConfig
@@ -47,13 +46,7 @@ EXTRAS = {"answer_agreement": ("line", "agree@line"), "first_token_agreement": (
 
 def load_samples(path: str | Path, limit: int | None = None) -> list[dict]:
     """JSON array or JSON lines (optionally .gz) of ``{question, answers[], ctxs[{title, text}]}``."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        text = fh.read()
-    stripped = text.lstrip()
-    rows = json.loads(text) if stripped.startswith("[") else [
-        json.loads(line) for line in text.splitlines() if line.strip()]
+    rows = read_json_rows(path)
     return rows[:limit] if limit else rows
 
 

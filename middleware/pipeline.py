@@ -22,7 +22,8 @@ from blendcache.chunk_cache.warm import Warmed, warm
 from blendcache.config import Settings
 from blendcache.errors import CacheError, InvalidRequestError, NotFoundError
 from blendcache.index.semantic_cache import SemanticCache, SemanticHit
-from blendcache.middleware.schemas import BlendcacheOptions, ChatCompletionRequest
+from blendcache.middleware.schemas import (
+    BlendcacheOptions, ChatCompletionRequest, plain_messages)
 from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
 from blendcache.recompute.model import Engine
@@ -113,7 +114,7 @@ class ChatPipeline:
         self.check_model(req.model)
         self.metrics["requests"] += 1
         options = req.blendcache or BlendcacheOptions()
-        messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+        messages = plain_messages(req.messages)
         documents = [format_document(text) for _, text in req.document_texts()]
         key = self._semantic_key(job, options, messages, documents)
         params = self.sampling(req)

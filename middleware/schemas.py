@@ -30,6 +30,11 @@ class ChatMessage(BaseModel):
         return "".join(part.text for part in self.content)
 
 
+def plain_messages(messages: list[ChatMessage]) -> list[dict]:
+    """``{"role", "content"}`` dicts with the text of each message, as the chat template takes."""
+    return [{"role": m.role, "content": m.text()} for m in messages]
+
+
 class DocumentObject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from blendcache.middleware.deps import PipelineDep, TenantDep
-from blendcache.middleware.schemas import DocumentsRequest
+from blendcache.middleware.schemas import DocumentsRequest, plain_messages
 
 router = APIRouter()
 
@@ -15,7 +15,7 @@ router = APIRouter()
 def store_documents(body: DocumentsRequest, pipeline: PipelineDep, tenant: TenantDep) -> dict:
     if body.model is not None:
         pipeline.check_model(body.model)
-    messages = [{"role": m.role, "content": m.text()} for m in body.messages]
-    warmed = pipeline.store_documents(messages, body.document_texts(), tenant=tenant)
+    warmed = pipeline.store_documents(plain_messages(body.messages), body.document_texts(),
+                                      tenant=tenant)
     return {"object": "blendcache.documents", "documents": warmed.total,
             "chunks_stored": warmed.stored, "chunks_already_stored": warmed.already}
