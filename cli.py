@@ -3,6 +3,7 @@
     blendcache serve [--host H] [--port P] [--model PATH] [--data-dir DIR] [--config FILE]
     blendcache bench blend --data FILE [--limit N] [--ratios 0.05,0.15,0.3] [--json OUT]
     blendcache bench semantic --pairs FILE [--json OUT]
+    blendcache bench serve --data FILE [--requests N] [--pool M] [--clients C] [--json OUT]
     blendcache calibrate --pairs FILE --target-precision P [--write CONFIG]
     blendcache warm --documents FILE [--system TEXT]
 
@@ -71,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_semantic.add_arguments(semantic)
     semantic.set_defaults(func=_bench_semantic)
+
+    serve_bench = bench_sub.add_parser(
+        "serve", help="a served workload over HTTP: client-side TTFT with and without the caches",
+        description="A stream of RAG requests whose documents recur, streamed to a real server "
+                    "on loopback once per system (model_only, chunk_cache, blendcache, "
+                    "blendcache_warmed), each from an empty cache: client-side TTFT, wall time, "
+                    "cache outcomes and agreement with model_only.")
+    _common(serve_bench)
+    from blendcache.benchmarks import bench_serve
+
+    bench_serve.add_arguments(serve_bench)
+    serve_bench.set_defaults(func=_bench_serve)
 
     calibrate = sub.add_parser(
         "calibrate", help="pick per-category similarity thresholds from labelled pairs",
@@ -177,6 +190,17 @@ def _bench_semantic(args: argparse.Namespace) -> int:
     from blendcache.benchmarks import bench_semantic
 
     bench_semantic.run(args, settings_from_args(args).semantic)
+    return 0
+
+
+def _bench_serve(args: argparse.Namespace) -> int:
+    from blendcache.benchmarks import bench_serve
+    from blendcache.index.embedder import Embedder
+    from blendcache.recompute.model import load_engine
+
+    settings = settings_from_args(args)
+    engine = load_engine(settings.model, data_dir=settings.storage.data_dir)
+    bench_serve.run(args, settings, engine, Embedder(settings.semantic.embedder))
     return 0
 
 

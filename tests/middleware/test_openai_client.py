@@ -1,9 +1,5 @@
 """End to end: a real uvicorn server on loopback and the real ``openai`` client."""
 
-import socket
-import threading
-import time
-
 import pytest
 
 pytestmark = pytest.mark.model
@@ -11,26 +7,15 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def base_url(engine, embedder, tmp_path_factory):
-    import uvicorn
-
     from blendcache.config import Settings, StorageConfig
     from blendcache.middleware.app import create_app
+    from blendcache.middleware.server import serving
 
     data_dir = tmp_path_factory.mktemp("serve")
     app = create_app(Settings(storage=StorageConfig(data_dir=str(data_dir))), engine=engine,
                      embedder=embedder)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield f"{url}/v1"
 
 
 def test_openai_client_non_streaming_and_streaming(base_url):
