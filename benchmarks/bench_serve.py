@@ -25,13 +25,13 @@ import json
 import random
 import tempfile
 import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from blendcache.benchmarks._common import device_name, percentile, read_json_rows
+from blendcache.benchmarks.bench_blend import PROMPTS
 from blendcache.config import Settings
 from blendcache.errors import ConfigError
 
@@ -42,11 +42,8 @@ SYSTEMS = {
     "blendcache": (True, True, False),
     "blendcache_warmed": (True, True, True),
 }
-SYSTEM_PROMPT = ("You will be asked a question after reading several passages. Please directly "
-                 "answer the question based on the given passages. Do NOT repeat the question. "
-                 "The answer should be within 5 words.")
-QUESTION = ("Answer the question directly based on the given passages. Do NOT repeat the "
-            "question. The answer should be within 5 words.\nQuestion: {question}")
+# the RAG prompt bench blend measures fusion with
+SYSTEM_PROMPT, QUESTION = PROMPTS["cacheblend"]
 
 
 @dataclass(frozen=True)
@@ -181,8 +178,10 @@ def _wait_idle(engine) -> None:
 def summarize(replies: list[Reply], wall_s: float, reference: list[Reply] | None,
               tier_hits: dict | None = None) -> dict:
     ttft = [r.ttft_ms for r in replies]
-    outcomes = Counter(_outcome(r) for r in replies)
-    by_outcome = {o: [r for r in replies if _outcome(r) == o] for o in sorted(outcomes)}
+    by_outcome: dict[str, list[Reply]] = {}
+    for r in replies:
+        by_outcome.setdefault(_outcome(r), []).append(r)
+    by_outcome = dict(sorted(by_outcome.items()))
     reused = sum(r.info.get("chunks_reused", 0) for r in replies)
     total = sum(r.info.get("chunks_total", 0) for r in replies)
     prefill = [r.info["ttft_ms"] for r in replies if "ttft_ms" in r.info]
@@ -192,7 +191,7 @@ def summarize(replies: list[Reply], wall_s: float, reference: list[Reply] | None
         "prefill_ms_p50": percentile(prefill, 50),
         "latency_ms_p50": percentile([r.latency_ms for r in replies], 50),
         "wall_s": wall_s,
-        "outcomes": dict(sorted(outcomes.items())),
+        "outcomes": {o: len(rs) for o, rs in by_outcome.items()},
         # per outcome: the client's TTFT and the server's own, p50
         "ttft_ms_p50_by_outcome": {o: percentile([r.ttft_ms for r in rs], 50)
                                    for o, rs in by_outcome.items()},
