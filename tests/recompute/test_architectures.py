@@ -1,4 +1,4 @@
-"""The fusion path on each supported architecture: tiny random-weight models built offline.
+"""The fusion path on each supported architecture: tiny random-weight models (make_tiny_engine).
 
 Qwen2 (q/k/v biases) and Mistral go through the same code as Llama; ratio 1 must reproduce a
 full prefill, and chunks prefilled in our own layer loop must match the HF forward.
@@ -7,28 +7,18 @@ full prefill, and chunks prefilled in our own layer loop must match the HF forwa
 import pytest
 import torch
 
-from blendcache.config import ModelConfig
+from blendcache.chunk_cache.layout import build_layout
 from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import prefill
-from blendcache.recompute.model import load_engine
-from blendcache.recompute.prefill import build_layout, prefill_chunks, prefill_kv
+from blendcache.recompute.prefill import prefill_chunks, prefill_kv
 
-TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=512)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module", params=["llama", "qwen2", "mistral"])
-def tiny_engine(request, engine, tmp_path_factory):
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    torch.manual_seed(0)
+def tiny_engine(request, make_tiny_engine):
     extra = {"sliding_window": None} if request.param == "mistral" else {}
-    config = AutoConfig.for_model(request.param, vocab_size=len(engine.tokenizer), **TINY,
-                                  **extra)
-    path = tmp_path_factory.mktemp(request.param)
-    AutoModelForCausalLM.from_config(config).save_pretrained(path)
-    engine.tokenizer.save_pretrained(path)  # any tokenizer with a chat template will do
-    return load_engine(ModelConfig(path=str(path)))
+    return make_tiny_engine(request.param, **extra)
 
 
 def test_ratio_one_is_a_full_prefill_on_each_architecture(tiny_engine):
@@ -37,9 +27,9 @@ def test_ratio_one_is_a_full_prefill_on_each_architecture(tiny_engine):
     prefix = prefill_kv(tiny_engine, layout.prefix)
     chunks = [prefill_kv(tiny_engine, c, after=prefix) for c in layout.chunks]
     full = prefill(tiny_engine, layout.ids)
-    out, _ = blend(tiny_engine, layout, prefix, chunks, BlendOptions(recompute_ratio=1.0))
+    out, _ = blend(tiny_engine, layout.ids, prefix, chunks, BlendOptions(recompute_ratio=1.0))
     torch.testing.assert_close(out.logits, full.logits, atol=1e-4, rtol=1e-4)
-    partial, stats = blend(tiny_engine, layout, prefix, chunks, BlendOptions(recompute_ratio=0.5))
+    partial, stats = blend(tiny_engine, layout.ids, prefix, chunks, BlendOptions(recompute_ratio=0.5))
     assert 0 < stats.recomputed_tokens < stats.chunk_tokens
     assert torch.isfinite(partial.logits).all()
 
