@@ -1,11 +1,16 @@
-"""RAG requests with ``documents`` through the HTTP API: chunk KVs stored, then reused."""
+"""RAG requests with ``documents`` through the HTTP API: chunk KVs stored, then reused.
+
+On the tiny random-weight model: these tests check which path answered (headers, the
+``blendcache`` object, counters), and that a fused answer at ratio 1 is the full prefill's. The
+pipeline's choices are pinned down one by one in test_pipeline.py."""
+
+import json
 
 import pytest
 from fastapi.testclient import TestClient
 
 from blendcache.config import BlendConfig
-
-pytestmark = pytest.mark.model
+from blendcache.recompute.select import budget, schedule
 
 DOCS = ["The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",
         {"id": "fuji", "text": "Mount Fuji is the highest mountain in Japan."}]
@@ -13,9 +18,21 @@ DOCS = ["The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",
 
 def ask(**extra):
     # The semantic answer cache is off: these tests exercise the chunk layer on every request.
-    return {"model": "SmolLM2-135M-Instruct", "max_tokens": 12, "documents": DOCS,
+    return {"model": "tiny-llama", "max_tokens": 4, "documents": DOCS,
             "messages": [{"role": "user", "content": "When was the Eiffel Tower completed?"}],
             "blendcache": {"cache": "off", **extra.pop("blendcache", {})}, **extra}
+
+
+def text_of(response) -> str:
+    return response.json()["choices"][0]["message"]["content"]
+
+
+def streamed(body: str) -> tuple[str, dict]:
+    """The text and the final ``blendcache`` object of a server-sent event stream."""
+    chunks = [json.loads(line.removeprefix("data: ")) for line in body.split("\n\n")
+              if line.startswith("data: {")]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    return text, chunks[-1]["blendcache"]
 
 
 def test_documents_are_reused_on_the_second_request(client):
@@ -30,8 +47,8 @@ def test_documents_are_reused_on_the_second_request(client):
     assert second.headers["x-blendcache-cache"] == "blend"
     assert (info["chunks_reused"], info["chunks_total"]) == (2, 2)
     assert info["recompute_ratio"] == 0.15
-    assert info["ttft_ms"] > 0
-    assert 0 < info["tokens_recomputed"] < 40
+    chunk_tokens = sum(len(c) for c in _layout(client.app.state.pipeline).chunks)
+    assert info["tokens_recomputed"] == budget(chunk_tokens, schedule(0.15, (2, 8), 9)[-1])
 
 
 def test_ratio_one_answers_like_a_full_prefill(make_app, make_settings):
@@ -40,7 +57,7 @@ def test_ratio_one_answers_like_a_full_prefill(make_app, make_settings):
             return c.post("/v1/chat/completions", json=ask(**extra)).json()
 
     plain = answer(make_settings(blend=BlendConfig(enabled=False)))
-    assert "blendcache" not in plain or "chunks_total" not in plain["blendcache"]
+    assert "chunks_total" not in plain["blendcache"]
     # Fused even on the first request (nothing stored yet): no share of missing chunks is
     # too large.
     fused = answer(make_settings(blend=BlendConfig(max_missing_share=1.0)),
@@ -48,42 +65,29 @@ def test_ratio_one_answers_like_a_full_prefill(make_app, make_settings):
     assert fused["blendcache"]["chunks_reused"] == 0
     assert fused["blendcache"]["recompute_ratio"] == 1.0
     assert fused["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
+    assert fused["usage"] == plain["usage"] and plain["usage"]["completion_tokens"] == 4
 
 
 def test_streamed_blend_response_carries_the_header(client):
     client.post("/v1/chat/completions", json=ask())
-    with client.stream("POST", "/v1/chat/completions", json=ask(stream=True)) as r:
-        assert r.headers["x-blendcache-cache"] == "blend"
-        assert any("[DONE]" in line for line in r.iter_lines())
-
-
-@pytest.mark.parametrize("documents", [[{"text": 3}], [{"id": "x"}], "not a list",
-                                       [{"text": "a", "extra": 1}]])
-def test_bad_documents_are_400(client, documents):
-    r = client.post("/v1/chat/completions", json=ask(documents=documents))
-    assert r.status_code == 400
-    assert r.json()["error"]["param"].startswith("documents")
-
-
-def test_bad_recompute_ratio_is_400(client):
-    r = client.post("/v1/chat/completions", json=ask(blendcache={"recompute_ratio": 2}))
-    assert r.status_code == 400
-    assert r.json()["error"]["param"] == "blendcache.recompute_ratio"
+    r = client.post("/v1/chat/completions", json=ask(stream=True))
+    assert r.headers["x-blendcache-cache"] == "blend"
+    assert r.text.endswith("data: [DONE]\n\n")
+    assert streamed(r.text)[1]["chunks_reused"] == 2
 
 
 def test_a_cold_request_is_a_full_prefill_and_its_chunks_are_stored_after(make_app,
                                                                           make_settings):
     with TestClient(make_app(make_settings(blend=BlendConfig(enabled=False)))) as c:
-        plain = c.post("/v1/chat/completions", json=ask()).json()
+        plain = text_of(c.post("/v1/chat/completions", json=ask()))
     app = make_app()
     pipeline = app.state.pipeline
     with TestClient(app) as c:
-        with c.stream("POST", "/v1/chat/completions", json=ask(stream=True)) as r:
-            assert r.headers["x-blendcache-cache"] == "miss"
-            body = "".join(r.iter_lines())
+        r = c.post("/v1/chat/completions", json=ask(stream=True))
+        assert r.headers["x-blendcache-cache"] == "miss"
         # The stream carried the full prefill's answer; the store came after it.
-        text = plain["choices"][0]["message"]["content"]
-        assert '"chunks_deferred": 2' in body and text.split()[0] in body
+        text, info = streamed(r.text)
+        assert (text, info["chunks_deferred"]) == (plain, 2)
         assert pipeline.chunk_cache.plan(_layout(pipeline), "default").missing == ()
         again = c.post("/v1/chat/completions", json=ask())
     assert again.headers["x-blendcache-cache"] == "blend"
@@ -91,19 +95,9 @@ def test_a_cold_request_is_a_full_prefill_and_its_chunks_are_stored_after(make_a
     assert pipeline.metrics["chunks_deferred"] == 2
 
 
-def test_a_mostly_warm_request_is_fused_and_stores_its_new_chunk_within(client):
-    client.post("/v1/chat/completions", json=ask())  # stores both documents
-    more = DOCS + ["Fuji last erupted in 1707."]  # far under the missing-share limit
-    r = client.post("/v1/chat/completions", json=ask(documents=more))
-    info = r.json()["blendcache"]
-    assert r.headers["x-blendcache-cache"] == "blend"
-    assert (info["chunks_reused"], info["chunks_total"]) == (2, 3)
-    assert "chunks_deferred" not in info
-
-
 def test_documents_stored_ahead_are_fused_on_the_first_request(client):
     warmed = client.post("/v1/blendcache/documents", json={
-        "model": "SmolLM2-135M-Instruct", "documents": DOCS})
+        "model": "tiny-llama", "documents": DOCS})
     assert warmed.status_code == 200, warmed.text
     assert warmed.json() == {"object": "blendcache.documents", "documents": 2,
                              "chunks_stored": 2, "chunks_already_stored": 0}
@@ -163,97 +157,33 @@ def test_tenants_keep_their_chunks_apart_unless_shared(make_app, make_settings):
 
 
 def test_documents_warmed_by_another_process_are_reused_by_a_running_server(
-        make_app, make_settings, engine):
+        make_app, make_settings, tiny_engine):
+    from blendcache.chunk_cache.cache import build_chunk_cache
     from blendcache.chunk_cache.warm import warm
-    from blendcache.middleware.app import build_chunk_cache
 
     settings = make_settings()
     with TestClient(make_app(settings)) as c:
         # as `blendcache warm` would, with its own tiers over the same data directory
-        warm(build_chunk_cache(settings, engine), [d if isinstance(d, str) else d["text"]
-                                                    for d in DOCS], namespace="default")
+        warm(build_chunk_cache(settings, tiny_engine), [d if isinstance(d, str) else d["text"]
+                                                         for d in DOCS], namespace="default")
         r = c.post("/v1/chat/completions", json=ask())
     assert r.headers["x-blendcache-cache"] == "blend"
     assert r.json()["blendcache"]["chunks_reused"] == 2
 
 
 def _layout(pipeline):
-    from blendcache.recompute.prefill import build_layout, format_document
+    from blendcache.chunk_cache.layout import build_layout, format_document
 
     body = ask()
     texts = [d if isinstance(d, str) else d["text"] for d in body["documents"]]
     return build_layout(pipeline.engine, body["messages"], [format_document(t) for t in texts])
 
 
-class BrokenTier:
-    """A tier whose backing store has failed (as a full disk or a dead Redis would)."""
-
-    name = "broken"
-
-    def __init__(self):
-        from blendcache.storage.blobs.base import TierStats
-
-        self.stats = TierStats()
-
-    def get_many(self, keys):
-        from blendcache.errors import StorageError
-
-        raise StorageError("disk is gone")
-
-    def __contains__(self, key):
-        from blendcache.errors import StorageError
-
-        raise StorageError("disk is gone")
-
-
-def test_a_failing_chunk_cache_degrades_to_a_plain_model_call(make_app, make_settings):
-    settings = make_settings(blend=BlendConfig(enabled=False))
-    with TestClient(make_app(settings)) as c:
-        plain = c.post("/v1/chat/completions", json=ask()).json()
-    app = make_app()
-    pipeline = app.state.pipeline
-    pipeline.chunk_cache.tiers = [BrokenTier()]
-    with TestClient(app) as c:
-        r = c.post("/v1/chat/completions", json=ask())
-    assert r.status_code == 200
-    assert r.headers["x-blendcache-cache"] == "miss"
-    assert r.json()["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
-    assert pipeline.metrics["cache_failures_chunk"] == 1
-
-
-class UnwritableTier(BrokenTier):
-    """A tier that reads (empty) but cannot write, as a full disk."""
-
-    name = "unwritable"
-
-    def get_many(self, keys):
-        return {}
-
-    def __contains__(self, key):
-        return False
-
-    def put_many(self, items):
-        from blendcache.errors import StorageError
-
-        raise StorageError("no space left on device")
-
-
-def test_a_failing_store_after_the_response_loses_nothing_already_sent(make_app):
-    app = make_app()
-    pipeline = app.state.pipeline
-    pipeline.chunk_cache.tiers = [UnwritableTier()]
-    with TestClient(app) as c:
-        r = c.post("/v1/chat/completions", json=ask())
-    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
-    assert r.json()["blendcache"]["chunks_deferred"] == 2
-    assert pipeline.metrics["cache_failures_chunk"] == 1
-
-
 def test_stats_and_metrics_count_both_layers(client):
     client.post("/v1/chat/completions", json=ask())
     client.post("/v1/chat/completions", json=ask())
     stats = client.get("/v1/blendcache/stats").json()
-    assert stats["requests"]["chunks_reused"] == 2 and stats["requests"]["chunks_total"] == 4
+    assert (stats["requests"]["chunks_reused"], stats["requests"]["chunks_total"]) == (2, 4)
     tiers = stats["chunk_cache"]["tiers"]
     assert tiers["memory"]["hits"] == 3  # prefix + 2 chunks on the second request
     assert stats["chunk_cache"]["stored"]["chunks"] == 4  # prefix, background, 2 chunks
@@ -262,10 +192,10 @@ def test_stats_and_metrics_count_both_layers(client):
     assert "blendcache_requests_total 2" in text
 
 
-def test_check_layers_beyond_the_model_refuse_to_start(make_app, make_settings, engine):
+def test_check_layers_beyond_the_model_refuse_to_start(make_app, make_settings, tiny_engine):
     from blendcache.errors import ConfigError
 
-    layers = engine.spec.num_layers
+    layers = tiny_engine.spec.num_layers
     with pytest.raises(ConfigError, match=f"has {layers} layers"):
         make_app(make_settings(blend=BlendConfig(check_layers=(2, layers))))
 
@@ -278,6 +208,9 @@ def test_gradual_filtering_through_the_api(make_app, make_settings):
         with TestClient(make_app(make_settings(blend=BlendConfig(check_layers=layers)))) as client:
             client.post("/v1/chat/completions", json=ask())
             info = client.post("/v1/chat/completions", json=ask()).json()["blendcache"]
+            chunk_tokens = sum(len(c) for c in _layout(client.app.state.pipeline).chunks)
         assert info["chunks_reused"] == 2
         recomputed[layers] = info["tokens_recomputed"]
+    assert recomputed == {(2,): budget(chunk_tokens, 0.15),
+                          (2, 8): budget(chunk_tokens, schedule(0.15, (2, 8), 9)[-1])}
     assert 0 < recomputed[(2, 8)] < recomputed[(2,)]
