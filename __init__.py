@@ -3,9 +3,11 @@
 Public API (everything else is internal)::
 
     from blendcache import Settings, load_settings, create_app, load_engine
+    from blendcache import build_chunk_cache, warm   # store documents' chunk KVs ahead
 """
 
 from blendcache.config import (
+    DEFAULT_TENANT,
     BlendConfig,
     CategoryConfig,
     ModelConfig,
@@ -46,7 +48,22 @@ def load_engine(config: ModelConfig | None = None, **kwargs):
     return _load_engine(config or ModelConfig(), **kwargs)
 
 
+def build_chunk_cache(settings: Settings, engine):
+    """The chunk KV cache a server with ``settings`` uses (see chunk_cache/cache.py)."""
+    from blendcache.chunk_cache.cache import build_chunk_cache as _build
+
+    return _build(settings, engine)
+
+
+def warm(cache, documents: list[str], **kwargs):
+    """Prefill and store the chunk KVs of ``documents`` not stored yet (chunk_cache/warm.py)."""
+    from blendcache.chunk_cache.warm import warm as _warm
+
+    return _warm(cache, documents, **kwargs)
+
+
 __all__ = [
+    "DEFAULT_TENANT",
     "BlendConfig",
     "BlendCacheError",
     "CacheError",
@@ -65,7 +82,10 @@ __all__ = [
     "StorageError",
     "UnsupportedModelError",
     "UpstreamError",
+    "build_chunk_cache",
     "create_app",
     "load_engine",
+    "load_settings",
+    "warm",
     "__version__",
 ]

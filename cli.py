@@ -121,10 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _warm(args: argparse.Namespace) -> int:
     import time
 
-    from blendcache.chunk_cache.warm import warm
-    from blendcache.middleware.app import build_chunk_cache
-    from blendcache.middleware.deps import DEFAULT_TENANT
-    from blendcache.recompute.model import load_engine
+    from blendcache import DEFAULT_TENANT, build_chunk_cache, load_engine, warm
+    from blendcache.readers import read_documents
 
     settings = settings_from_args(args)
     documents = read_documents(args.documents)
@@ -136,24 +134,6 @@ def _warm(args: argparse.Namespace) -> int:
     print(f"{warmed.total} documents: {warmed.stored} chunks stored, {warmed.already} already "
           f"stored ({time.perf_counter() - t0:.1f} s)")
     return 0
-
-
-def read_documents(path: str) -> list[str]:
-    """Documents from a JSON array or JSON lines of strings or ``{"text", "id"?}`` objects."""
-    from blendcache.benchmarks._common import read_json_rows
-
-    try:
-        rows = read_json_rows(path)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read documents from {path}: {exc}") from exc
-    out = []
-    for i, row in enumerate(rows):
-        doc = row.get("text") if isinstance(row, dict) else row
-        if not isinstance(doc, str) or not doc.strip():
-            raise ConfigError(f"{path}: document {i} is not a string or a {{\"text\": ...}} "
-                              f"object with text")
-        out.append(doc)
-    return out
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

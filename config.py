@@ -11,11 +11,21 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 from blendcache.errors import ConfigError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+# The one tenant of a server without API keys ([server] api_keys maps keys to tenants).
+DEFAULT_TENANT = "default"
+
+# How selective recomputation picks the tokens it recomputes (recompute/select.py):
+# "deviation" (CacheBlend's KV deviation), "weighted" (deviation times the question's
+# attention) or "random" (the ablation).
+SelectionMethod = Literal["deviation", "weighted", "random"]
+SELECTION_METHODS: tuple[str, ...] = get_args(SelectionMethod)
+# Share of the chunk tokens recomputed (docs/decisions.md, "Recompute ratio 0.15").
+DEFAULT_RECOMPUTE_RATIO = 0.15
 
 
 @dataclass(frozen=True)
@@ -64,21 +74,23 @@ class BlendConfig:
     """Chunk-fusion knobs (CacheBlend). See recompute/blend.py."""
 
     enabled: bool = True
-    recompute_ratio: float = 0.15
+    recompute_ratio: float = DEFAULT_RECOMPUTE_RATIO
     # Gradual filtering: at equal cost (select.schedule) checks at layers 2 and 8 gave a lower
-    # first-token KL than one check at layer 2 in two runs on HotpotQA questions 0-49 (README).
+    # first-token KL than one check at layer 2 in two runs on HotpotQA questions 0-49
+    # (docs/decisions.md, "Gradual filtering: check layers 2 and 8").
     # A model with fewer than 9 layers needs its own, e.g. (2,).
     check_layers: tuple[int, ...] = (2, 8)
-    selection: str = "weighted"  # "deviation" (CacheBlend) | "weighted" | "random"
+    selection: SelectionMethod = "weighted"
     shared_prefix: bool = True
     background: str = "builtin"  # "builtin" | "none" | a text file: chunk_cache/background.py
     kv_codec: str = "none"  # "none" | "int8"
     # A request whose chunks are more than this share (of their tokens) missing from every tier
     # is answered by a plain full prefill, and its missing chunks are prefilled and stored after
-    # the response. Measured on HotpotQA (README, "Cold requests"), prefilling the missing
-    # chunks and fusing is 1.19x a full prefill's speed with half of them missing and 0.94x
-    # with three quarters; below the limit it also costs less work in all than a full prefill
-    # plus storing the chunks afterwards. 1.0: always fuse; 0.0: only when every chunk is stored.
+    # the response. Measured on HotpotQA (docs/decisions.md, "Cold requests and
+    # max_missing_share"), prefilling the missing chunks and fusing is 1.19x a full prefill's
+    # speed with half of them missing and 0.94x with three quarters; below the limit it also
+    # costs less work in all than a full prefill plus storing the chunks afterwards.
+    # 1.0: always fuse; 0.0: only when every chunk is stored.
     max_missing_share: float = 0.7
     # Chunk KVs are keyed per tenant by default: shared, one tenant could tell from a fast first
     # token that another had sent the same document under the same system prompt.
@@ -201,8 +213,8 @@ def validate(settings: Settings) -> None:
     if not 0.0 <= blend.max_missing_share <= 1.0:
         raise ConfigError(f"blend.max_missing_share must be in [0, 1], "
                           f"got {blend.max_missing_share}")
-    if blend.selection not in ("deviation", "weighted", "random"):
-        raise ConfigError(f"blend.selection must be deviation, weighted or random, "
+    if blend.selection not in SELECTION_METHODS:
+        raise ConfigError(f"blend.selection must be one of {', '.join(SELECTION_METHODS)}, "
                           f"got {blend.selection!r}")
     if not blend.check_layers or any(layer < 0 for layer in blend.check_layers):
         raise ConfigError("blend.check_layers must be non-negative layer indices")

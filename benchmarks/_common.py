@@ -1,11 +1,9 @@
-"""What every benchmark records: device, versions, git revision; percentiles; answer F1; and
-the reader of its JSON / JSON-lines input files."""
+"""What every benchmark records: device, versions, git revision; percentiles; answer F1.
+Input files are read with ``blendcache.readers``."""
 
 from __future__ import annotations
 
 import collections
-import gzip
-import json
 import platform
 import re
 import string
@@ -13,17 +11,6 @@ import subprocess
 from pathlib import Path
 
 import torch
-
-
-def read_json_rows(path: str | Path) -> list:
-    """The rows of a JSON array or of JSON lines (optionally gzipped, ``.gz``)."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        text = fh.read()
-    if text.lstrip().startswith("["):
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def git_revision() -> str:
@@ -49,6 +36,16 @@ def device_name(device: str = "cpu") -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
     return f"cpu: {cpu_name()}, {torch.get_num_threads()} threads (torch {torch.__version__})"
+
+
+def run_record(options: dict, *, device: str, dtype: str, model: str | None) -> dict:
+    """What a result file records of its run: git revision, device, dtype, model, library
+    versions and every option it was run with (``vars(args)``, callables left out)."""
+    return {
+        "git": git_revision(), "device": device, "dtype": dtype, "model": model,
+        "torch": torch.__version__, "python": platform.python_version(),
+        "options": {k: v for k, v in options.items() if not callable(v)},
+    }
 
 
 def percentile(values: list[float], q: float) -> float:

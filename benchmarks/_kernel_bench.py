@@ -57,6 +57,7 @@ class Report:
     git_rev: str
     triton_ran: bool
     note: str
+    options: dict = field(default_factory=dict)  # the run's options (tokens, warmup, reps)
     results: list[Measurement] = field(default_factory=list)
 
 
@@ -105,6 +106,8 @@ def new_report(benchmark: str, args: BenchArgs) -> Report:
         git_rev=git_revision(),
         triton_ran=triton_ran,
         note=note,
+        options={"tokens": list(args.tokens), "warmup": args.warmup, "reps": args.reps,
+                 "shape": {"layers": LAYERS, "kv_heads": KV_HEADS, "head_dim": HEAD_DIM}},
     )
 
 

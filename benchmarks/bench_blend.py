@@ -24,18 +24,28 @@ from typing import Callable
 import torch
 
 from blendcache.benchmarks._common import (
-    best_f1, device_name, git_revision, median, normalize_answer, percentile, read_json_rows)
+    best_f1,
+    device_name,
+    git_revision,
+    median,
+    normalize_answer,
+    percentile,
+    run_record,
+)
 from blendcache.chunk_cache.background import background_ids
 from blendcache.chunk_cache.cache import ChunkCache
+from blendcache.chunk_cache.fusion import fuse
+from blendcache.chunk_cache.layout import PromptLayout, build_layout, format_document
 from blendcache.config import BlendConfig
 from blendcache.kernels import dispatch
+from blendcache.readers import read_json_rows
 from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
+from blendcache.recompute.kv import KV
 from blendcache.recompute.model import Engine
-from blendcache.recompute.prefill import PromptLayout, build_layout, format_document, prefill_kv
+from blendcache.recompute.prefill import prefill_kv
 from blendcache.storage.blobs.disk import DiskTier
 from blendcache.storage.blobs.memory import MemoryTier
-from blendcache.storage.kvcodec import KV
 
 Method = Callable[[Engine, ChunkCache, PromptLayout], Prefilled]
 
@@ -70,9 +80,8 @@ def add_distractors(rows: list[dict], picked: list[dict], k: int, seed: int = 0)
 
 
 def _fused(options: BlendOptions) -> Method:
-    def run(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Prefilled:
-        found = cache.lookup(layout)
-        return blend(engine, layout, found.prefix, found.chunks, options)[0]
+    def run(_engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Prefilled:
+        return fuse(cache, layout, options=options)[0]
     return run
 
 
@@ -94,8 +103,7 @@ def _prefix_cache(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Pr
     it slower than a full prefill)."""
     pkey, _ = cache.keys(layout)
     prefix = cache.tiers[0].get_many([pkey])[pkey]
-    rest = PromptLayout(layout.prefix, (), tuple(layout.ids[len(layout.prefix):]))
-    return blend(engine, rest, prefix, [], BlendOptions(recompute_ratio=0.0))[0]
+    return blend(engine, layout.ids, prefix, [], BlendOptions(recompute_ratio=0.0))[0]
 
 
 def _rounded_prefill(codec: str) -> Method:
@@ -117,9 +125,13 @@ def _rounded_prefill(codec: str) -> Method:
 def _from_tier(tier, options: BlendOptions) -> Method:
     """Fusion with the chunk KVs read from ``tier`` (e.g. an int8 disk tier) instead of memory."""
     def run(engine: Engine, cache: ChunkCache, layout: PromptLayout) -> Prefilled:
-        pkey, ckeys = cache.keys(layout)
-        got = tier.get_many([pkey, *ckeys])
-        return blend(engine, layout, got[pkey], [got[k] for k in ckeys], options)[0]
+        reader = ChunkCache(engine, tiers=[tier], shared_prefix=cache.shared_prefix,
+                            background=cache.background)
+        start, report = fuse(reader, layout, options=options)
+        if report.chunks_reused != report.chunks_total:  # it would have prefilled: not a read
+            raise RuntimeError(f"{tier.name}: {report.chunks_total - report.chunks_reused} "
+                               f"chunks missing")
+        return start
     return run
 
 
@@ -138,11 +150,11 @@ def _cold(options: BlendOptions, share: float = 1.0) -> Method:
         tier.put_many(cache.tiers[0].get_many(known))
         fresh = ChunkCache(engine, tiers=[tier], shared_prefix=cache.shared_prefix,
                            background=cache.background)
-        found = fresh.lookup(layout)
-        if found.reused != len(ckeys) - len(cold):  # the timing would not be this request's
+        start, report = fuse(fresh, layout, options=options)
+        if report.chunks_reused != len(ckeys) - len(cold):  # the timing would not be this one's
             raise RuntimeError(f"a lookup with {len(cold)} cold chunks of {len(ckeys)} found "
-                               f"{found.reused} stored")
-        return blend(engine, layout, found.prefix, found.chunks, options)[0]
+                               f"{report.chunks_reused} stored")
+        return start
     return run
 
 
@@ -427,6 +439,9 @@ def run(args: argparse.Namespace, engine: Engine) -> dict:
     print(format_table(result))
     if args.json:
         issue_keys = {k: v for k, v in result.items() if k not in EXTRAS}
+        issue_keys["run"] = run_record(
+            vars(args), device=result["device"], model=engine.spec.name,
+            dtype=str(engine.spec.dtype).removeprefix("torch."))
         Path(args.json).write_text(json.dumps(issue_keys, indent=2) + "\n")
     if args.plot:
         plot(result, args.plot)

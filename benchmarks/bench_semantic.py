@@ -14,12 +14,10 @@ the HNSW search over ``scale_n`` vectors (random unit vectors plus the real entr
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import atexit
+import dataclasses
 import json
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from blendcache.benchmarks._common import cpu_name, git_revision, run_record
 from blendcache.config import SemanticConfig
 from blendcache.index.calibrate import LabelledPair, load_pairs
 from blendcache.index.embedder import Embedder
 from blendcache.index.hnsw import make_index
-from blendcache.index.semantic_cache import SemanticCache
+from blendcache.index.semantic_cache import CachedAnswer, SemanticCache
 from blendcache.storage.semantic_store import SemanticStore
 
 UNIFORM_THRESHOLD = 0.9
@@ -69,7 +68,7 @@ def run_blendcache(cached, lookups, embedder, config: SemanticConfig) -> list[st
         cache = SemanticCache(config, store=store, embedder=embedder)
         ns = dict(tenant="bench", category=config.default_category, model="bench")
         for text in cached:
-            cache.store(text, text, **ns)
+            cache.store(text, CachedAnswer(text, "stop"), **ns)
         hits = [cache.lookup(q, **ns) for q in lookups]
         store.engine.dispose()
         return [h.cached_query if h else None for h in hits]
@@ -213,14 +212,7 @@ def print_table(summary: dict) -> None:
 
 
 def _environment() -> str:
-    try:
-        rev = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
-            cwd=Path(__file__).parent,
-        ).stdout.strip() or "uncommitted"
-    except OSError:
-        rev = "unknown"
-    return f"device: {platform.processor() or platform.machine()} cpu, fp32, git {rev}"
+    return f"device: {cpu_name()}, fp32, git {git_revision()}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -240,11 +232,18 @@ def run(args: argparse.Namespace, config: SemanticConfig | None = None) -> dict:
     """The benchmark with ``config`` (thresholds as configured; default: built-in)."""
     if args.backend:
         config = dataclasses.replace(config or SemanticConfig(), backend=args.backend)
+    config = config or SemanticConfig()
     summary = run_semantic_bench(
-        args.pairs, settings_semantic=config, json_out=args.json_out, scale_n=args.scale_n,
+        args.pairs, settings_semantic=config, scale_n=args.scale_n,
         exclude_identical=args.exclude_identical,
     )
     print_table(summary)
+    if args.json_out:
+        # the embedder runs on the CPU (sentence-transformers, fp32)
+        record = run_record(vars(args), device=cpu_name(), dtype="float32",
+                            model=config.embedder)
+        Path(args.json_out).write_text(json.dumps({**summary, "run": record}, indent=2) + "\n",
+                                       encoding="utf-8")
     return summary
 
 

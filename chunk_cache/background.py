@@ -5,9 +5,9 @@ only; inside a long RAG prompt the same tokens also attend to the passages befor
 that difference is generic: attention spread over a long context rather than a short one.
 Prefilling every chunk after the shared prefix *and* this background brings its stored KV
 closer to the KV it would have in the middle of a long prompt, which lowers the error that
-selective recomputation has to repair (README, "Chunk fusion with a background context"). The
-background itself is never part of a fused prompt; the chunk keys are re-rotated from their
-stored positions as usual.
+selective recomputation has to repair (docs/decisions.md, "Background context for chunk
+prefill"). The background itself is never part of a fused prompt; the chunk keys are
+re-rotated from their stored positions as usual.
 
 ``BUILTIN_PASSAGES`` are ten short encyclopedic paragraphs on unrelated subjects, written for
 this purpose; ``[blend] background`` may name a text file instead, or ``"none"``.
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from blendcache.chunk_cache.layout import format_document
 from blendcache.errors import ConfigError
 from blendcache.recompute.model import Engine
-from blendcache.recompute.prefill import format_document
 
 BUILTIN_PASSAGES: tuple[tuple[str, str], ...] = (
     ('River delta',

@@ -15,15 +15,22 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from blendcache.chunk_cache.background import background_ids
 from blendcache.chunk_cache.keys import chunk_key, prefix_key
+from blendcache.chunk_cache.layout import PromptLayout
+from blendcache.config import Settings
+from blendcache.recompute.kv import KV
 from blendcache.recompute.model import Engine
-from blendcache.recompute.prefill import PromptLayout, prefill_chunks, prefill_kv
+from blendcache.recompute.prefill import prefill_chunks, prefill_kv
 from blendcache.storage.blobs.base import KVTier
+from blendcache.storage.blobs.disk import DiskTier
+from blendcache.storage.blobs.memory import MemoryTier
 from blendcache.storage.chunk_store import ChunkMeta, ChunkStore
-from blendcache.storage.kvcodec import KV
+from blendcache.storage.db import make_engine
 
 log = logging.getLogger("blendcache.chunk_cache")
 
@@ -185,3 +192,17 @@ class ChunkCache:
     def stats(self) -> dict:
         return {"prefills": self.prefills,
                 "tiers": {tier.name: tier.stats.as_dict() for tier in self.tiers}}
+
+
+def build_chunk_cache(settings: Settings, engine: Engine) -> ChunkCache:
+    """The served chunk cache: a memory tier over a disk tier, metadata rows in the settings'
+    database, chunks prefilled after the configured background."""
+    storage = settings.storage
+    tiers = [
+        MemoryTier(storage.memory_max_bytes),
+        DiskTier(Path(storage.data_dir) / "kv", storage.disk_max_bytes,
+                 codec=settings.blend.kv_codec),
+    ]
+    store = ChunkStore(make_engine(storage.resolved_database_url()))
+    return ChunkCache(engine, tiers=tiers, store=store, shared_prefix=settings.blend.shared_prefix,
+                      background=background_ids(engine, settings.blend.background))

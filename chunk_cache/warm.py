@@ -13,7 +13,7 @@ import contextlib
 from dataclasses import dataclass
 
 from blendcache.chunk_cache.cache import ChunkCache
-from blendcache.recompute.prefill import build_layout, format_document
+from blendcache.chunk_cache.layout import build_layout, format_document
 
 # Documents per fill: bounds the KVs held before they are written (about 2-8 MB per passage
 # for SmolLM2-135M in fp32) and how long a warm holds the engine from serving requests.

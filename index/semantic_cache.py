@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from blendcache.config import CategoryConfig, SemanticConfig
+from blendcache.errors import CorruptBlobError
 from blendcache.index.hnsw import VectorIndex, make_index
 from blendcache.index.policy import CategoryPolicy, UsageRecord, eviction_order
 from blendcache.index.verifier import REASONS, Verifier
@@ -29,11 +30,30 @@ Namespace = tuple[str, str, str]  # (tenant, category, model)
 
 
 @dataclass(frozen=True)
+class CachedAnswer:
+    """A model's answer as the semantic cache keeps it (a JSON object in the database)."""
+
+    text: str
+    finish_reason: str  # "stop" (complete) | "length" (cut at the request's token limit)
+    token_ids: tuple[int, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps({"text": self.text, "finish_reason": self.finish_reason,
+                           "token_ids": list(self.token_ids)})
+
+    @classmethod
+    def from_json(cls, payload: str) -> CachedAnswer:
+        data = json.loads(payload)
+        return cls(str(data["text"]), str(data["finish_reason"]),
+                   tuple(int(t) for t in data.get("token_ids", ())))
+
+
+@dataclass(frozen=True)
 class SemanticHit:
     """A cached answer served for a query."""
 
     entry_id: int
-    response: Any  # the JSON value given to store()
+    response: CachedAnswer
     similarity: float
     category: str
     cached_query: str
@@ -146,24 +166,24 @@ class SemanticCache:
                 return None
             self._counts["hits"] += 1
             return SemanticHit(
-                entry_id=entry_id, response=json.loads(entry.response),
+                entry_id=entry_id, response=self._answer(entry),
                 similarity=similarity, category=category, cached_query=entry.query,
             )
 
     def store(
         self,
         query: str,
-        response: Any,
+        response: CachedAnswer,
         *,
         tenant: str,
         category: str,
         model: str,
         context_fingerprint: str | None = None,
     ) -> int:
-        """Cache ``response`` (any JSON value) for ``query``; evicts past the quota. Its id."""
+        """Cache ``response`` for ``query``; evicts past the quota. Its id."""
         policy = self.policy.get(category)
         vec = self._embed(query)
-        payload = json.dumps(response)
+        payload = response.to_json()
         with self._lock:
             now = self.clock()
             expires = None if math.isinf(policy.ttl_s) else now + policy.ttl_s
@@ -261,6 +281,13 @@ class SemanticCache:
         if stale:
             self._drop(space, stale)
         return best
+
+    @staticmethod
+    def _answer(entry: SemanticEntry) -> CachedAnswer:
+        try:
+            return CachedAnswer.from_json(entry.response)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CorruptBlobError(f"semantic entry {entry.id}: unreadable answer: {exc}") from exc
 
     def _space(self, ns: Namespace) -> _Space:
         space = self._spaces.get(ns)

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from blendcache.chunk_cache.background import background_ids
-from blendcache.chunk_cache.cache import ChunkCache
+from blendcache.chunk_cache.cache import build_chunk_cache
 from blendcache.config import Settings
 from blendcache.errors import BlendCacheError, ConfigError, RequestError, UpstreamError
 from blendcache.index.semantic_cache import SemanticCache
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.routes import chat, documents, health, models, stats
 from blendcache.recompute.model import Engine, load_engine
-from blendcache.storage.blobs.disk import DiskTier
-from blendcache.storage.blobs.memory import MemoryTier
-from blendcache.storage.chunk_store import ChunkStore
-from blendcache.storage.semantic_store import SemanticStore
 from blendcache.storage.db import make_engine
+from blendcache.storage.semantic_store import SemanticStore
 
 log = logging.getLogger("blendcache.app")
 
@@ -44,19 +39,6 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
     _install_error_handlers(app)
     _install_body_limit(app, settings.server.max_body_bytes)
     return app
-
-
-def build_chunk_cache(settings: Settings, engine: Engine) -> ChunkCache:
-    """Memory tier over a disk tier, metadata in the settings' database."""
-    storage = settings.storage
-    tiers = [
-        MemoryTier(storage.memory_max_bytes),
-        DiskTier(Path(storage.data_dir) / "kv", storage.disk_max_bytes,
-                 codec=settings.blend.kv_codec),
-    ]
-    store = ChunkStore(make_engine(storage.resolved_database_url()))
-    return ChunkCache(engine, tiers=tiers, store=store, shared_prefix=settings.blend.shared_prefix,
-                      background=background_ids(engine, settings.blend.background))
 
 
 def build_semantic_cache(settings: Settings, embedder=None) -> SemanticCache:

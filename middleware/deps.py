@@ -6,11 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from blendcache.config import Settings
+from blendcache.config import DEFAULT_TENANT, Settings
 from blendcache.errors import AuthenticationError
 from blendcache.middleware.pipeline import ChatPipeline
-
-DEFAULT_TENANT = "default"
 
 
 def get_settings(request: Request) -> Settings:

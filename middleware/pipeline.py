@@ -17,17 +17,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from blendcache.chunk_cache.cache import ChunkCache, ChunkPlan
+from blendcache.chunk_cache.cache import ChunkCache
+from blendcache.chunk_cache.fusion import BlendOptions, fuse
+from blendcache.chunk_cache.layout import PromptLayout, build_layout, format_document
 from blendcache.chunk_cache.warm import Warmed, warm
 from blendcache.config import Settings
 from blendcache.errors import CacheError, InvalidRequestError, NotFoundError
-from blendcache.index.semantic_cache import SemanticCache, SemanticHit
-from blendcache.middleware.schemas import (
-    BlendcacheOptions, ChatCompletionRequest, plain_messages)
-from blendcache.recompute.blend import BlendOptions, blend
+from blendcache.index.semantic_cache import CachedAnswer, SemanticCache, SemanticHit
+from blendcache.middleware.schemas import BlendcacheOptions, ChatCompletionRequest, plain_messages
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
 from blendcache.recompute.model import Engine
-from blendcache.recompute.prefill import PromptLayout, build_layout, format_document
 
 log = logging.getLogger("blendcache.pipeline")
 
@@ -177,23 +176,23 @@ class ChatPipeline:
         """Answer from the semantic cache, cut to the request's token limit; a streamed request
         gets the answer in pieces."""
         t0 = time.perf_counter()
-        answer = dict(hit.response)
-        if len(answer["token_ids"]) > max_tokens:
-            answer["token_ids"] = answer["token_ids"][:max_tokens]
-            answer["text"] = self.engine.tokenizer.decode(answer["token_ids"],
-                                                          skip_special_tokens=True)
-            answer["finish_reason"] = "length"
+        answer = hit.response
+        if len(answer.token_ids) > max_tokens:
+            token_ids = answer.token_ids[:max_tokens]
+            answer = CachedAnswer(self.engine.tokenizer.decode(list(token_ids),
+                                                               skip_special_tokens=True),
+                                  "length", token_ids)
         run = Run(cache_status="semantic-hit", model=self.model_id)
         run.result.prompt_tokens = len(self.engine.chat_prompt_ids(messages))
-        run.result.token_ids = list(answer["token_ids"])
-        run.result.finish_reason = answer["finish_reason"]
+        run.result.token_ids = list(answer.token_ids)
+        run.result.finish_reason = answer.finish_reason
         run.info.update({"category": hit.category, "similarity": round(hit.similarity, 4),
                          "ttft_ms": round((time.perf_counter() - t0) * 1e3, 2)})
 
         def steps() -> Iterator[str]:
-            for piece in re.findall(r"\s*\S+|\s+$", answer["text"]):
+            for piece in re.findall(r"\s*\S+|\s+$", answer.text):
                 yield piece
-            run.result.text = answer["text"]
+            run.result.text = answer.text
 
         run._steps = steps()
         return run
@@ -202,8 +201,7 @@ class ChatPipeline:
         result = run.result
         if not result.text.strip():
             return
-        answer = {"text": result.text, "finish_reason": result.finish_reason,
-                  "token_ids": result.token_ids}
+        answer = CachedAnswer(result.text, result.finish_reason, tuple(result.token_ids))
         try:
             if replace is not None:
                 self.semantic.delete([replace])
@@ -230,39 +228,29 @@ class ChatPipeline:
         if self.chunk_cache is None or not self.settings.blend.enabled:
             return prefill(self.engine, layout.ids)
         cfg = self.settings.blend
-        t0 = time.perf_counter()
+        options = BlendOptions(recompute_ratio=ratio, check_layers=cfg.check_layers,
+                               method=cfg.selection)
         try:
-            plan = self.chunk_cache.plan(layout, namespace)
-            if plan.missing_share > cfg.max_missing_share:
-                return self._prefill_now_store_later(layout, namespace, plan, run)
-            found = self.chunk_cache.lookup(layout, namespace)
+            start, report = fuse(self.chunk_cache, layout, options=options, namespace=namespace,
+                                 max_missing_share=cfg.max_missing_share)
         except CacheError as exc:
             self._degrade("chunk", exc)
             return prefill(self.engine, layout.ids)
-        options = BlendOptions(recompute_ratio=ratio, check_layers=cfg.check_layers,
-                               method=cfg.selection)
-        start, stats = blend(self.engine, layout, found.prefix, found.chunks, options)
-        run.cache_status = "blend" if found.reused else "miss"
-        self.metrics["chunks_reused"] += found.reused
-        self.metrics["chunks_total"] += found.total
-        run.info.update({
-            "chunks_reused": found.reused, "chunks_total": found.total,
-            "recompute_ratio": ratio, "tokens_recomputed": stats.recomputed_tokens,
-        })
-        # TTFT as the client sees it: chunk lookup (and any prefill of new chunks) + fusion.
-        elapsed_ms = (time.perf_counter() - t0) * 1e3
-        return Prefilled(start.cache, start.logits, start.prompt_tokens, elapsed_ms)
-
-    def _prefill_now_store_later(self, layout: PromptLayout, namespace: str, plan: ChunkPlan,
-                                 run: Run) -> Prefilled:
-        """A mostly cold request: a full prefill answers it (faster than prefilling its missing
-        chunks and fusing), and the missing chunks are stored once the response is out."""
-        self.metrics["chunks_total"] += len(layout.chunks)
-        self.metrics["chunks_deferred"] += len(plan.missing)
-        run.info.update({"chunks_reused": 0, "chunks_total": len(layout.chunks),
-                         "chunks_deferred": len(plan.missing)})
-        run._after.append(lambda: self._store_chunks(layout, namespace))
-        return prefill(self.engine, layout.ids)
+        self.metrics["chunks_total"] += report.chunks_total
+        self.metrics["chunks_reused"] += report.chunks_reused
+        run.info.update({"chunks_reused": report.chunks_reused,
+                         "chunks_total": report.chunks_total})
+        if report.chunks_deferred:
+            # A mostly cold request: a full prefill answered it (faster than prefilling its
+            # missing chunks and fusing); they are stored once the response is out.
+            self.metrics["chunks_deferred"] += report.chunks_deferred
+            run.info["chunks_deferred"] = report.chunks_deferred
+            run._after.append(lambda: self._store_chunks(layout, namespace))
+        if report.fused:
+            run.cache_status = "blend" if report.chunks_reused else "miss"
+            run.info.update({"recompute_ratio": report.recompute_ratio,
+                             "tokens_recomputed": report.tokens_recomputed})
+        return start
 
     def store_documents(self, messages: list[dict], documents: list[str], *,
                         tenant: str) -> Warmed:
@@ -306,10 +294,10 @@ class ChatPipeline:
             self._semantic_store(key, run, replace)
 
 
-def _serves(answer: dict, max_tokens: int) -> bool:
+def _serves(answer: CachedAnswer, max_tokens: int) -> bool:
     """A cached answer serves a request when it is complete, or when the model cut it at a limit
     no smaller than this request's (it is then cut again to fit)."""
-    return answer.get("finish_reason") == "stop" or len(answer.get("token_ids", ())) >= max_tokens
+    return answer.finish_reason == "stop" or len(answer.token_ids) >= max_tokens
 
 
 def _context_fingerprint(messages: list[dict], documents: list[str]) -> str | None:

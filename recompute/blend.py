@@ -1,6 +1,8 @@
 """Fuse stored chunk KV caches into one prompt cache (CacheBlend, Yao et al. 2024).
 
-Prompt = [prefix] + chunk_1 + ... + chunk_n + [suffix]. The prefix KV is exact (reused as is);
+Prompt = [prefix] + chunk_1 + ... + chunk_n + [suffix], given as its token ids and the KVs of
+its prefix and chunks, which sit in that order (chunk_cache/layout.py lays a RAG request out
+so). The prefix KV is exact (reused as is);
 each chunk's keys are re-rotated from the positions they were prefilled at to their positions
 in this prompt (RoPE re-alignment); the suffix (question) is always computed. Then selective
 recomputation: layers before the first check layer run on every non-prefix token; at a check
@@ -18,13 +20,14 @@ from dataclasses import dataclass
 
 import torch
 
+from blendcache.config import DEFAULT_RECOMPUTE_RATIO, SelectionMethod
 from blendcache.errors import UnsupportedModelError
 from blendcache.kernels import dispatch
 from blendcache.recompute.generate import Prefilled
+from blendcache.recompute.kv import KV
 from blendcache.recompute.layers import attend, attention_plan, finish, project
 from blendcache.recompute.model import SUPPORTED_MODEL_TYPES, Engine
-from blendcache.recompute.prefill import PromptLayout, to_cache
-from blendcache.storage.kvcodec import KV
+from blendcache.recompute.prefill import to_cache
 from blendcache.recompute.select import Selection, budget, schedule, select_chunk_tokens
 
 
@@ -34,9 +37,9 @@ class BlendOptions:
     ``check_layers`` defaults to CacheBlend's single check; the served default is
     ``BlendConfig.check_layers`` (gradual filtering)."""
 
-    recompute_ratio: float = 0.15
+    recompute_ratio: float = DEFAULT_RECOMPUTE_RATIO
     check_layers: tuple[int, ...] = (2,)
-    method: str = "weighted"  # "deviation" (CacheBlend) | "weighted" | "random" (ablation)
+    method: SelectionMethod = "weighted"
     seed: int = 0
 
 
@@ -49,21 +52,24 @@ class BlendStats:
 
 
 @torch.inference_mode()
-def fuse_kv(engine: Engine, layout: PromptLayout, prefix: KV, chunks: list[KV]) -> KV:
-    """The fused cache before recomputation: prefix as is, chunks re-rotated to their slots.
+def fuse_kv(engine: Engine, total: int, prefix: KV, chunks: list[KV]) -> KV:
+    """The fused cache of a ``total``-token prompt before recomputation: prefix as is, chunks
+    re-rotated to their slots, one after the other right after the prefix.
     NOTE: suffix slots are left uninitialised: the suffix is active in every layer, so each
     layer writes them before any query reads them."""
     spec = engine.spec
-    shape = (spec.num_layers, spec.num_kv_heads, len(layout.ids), spec.head_dim)
+    shape = (spec.num_layers, spec.num_kv_heads, total, spec.head_dim)
     k = torch.empty(shape, dtype=prefix.k.dtype, device=engine.device)
     v = torch.empty_like(k)
-    p = len(layout.prefix)
+    p = prefix.num_tokens
     k[:, :, :p], v[:, :, :p] = prefix.k, prefix.v
     inv_freq = rope_inv_freq(engine)
-    for start, chunk in zip(layout.chunk_starts, chunks):
+    start = p
+    for chunk in chunks:
         end = start + chunk.num_tokens
         dispatch.rope_realign(chunk.k, start - chunk.start, inv_freq, out=k[:, :, start:end])
         v[:, :, start:end] = chunk.v
+        start = end
     return KV(k, v, 0)
 
 
@@ -103,15 +109,19 @@ def _check(layer, li: int, *, q, k, v, pos, p: int, c: int, fused: KV, keep: int
 
 @torch.inference_mode()
 def blend(
-    engine: Engine, layout: PromptLayout, prefix: KV, chunks: list[KV], options: BlendOptions
+    engine: Engine, ids: list[int], prefix: KV, chunks: list[KV], options: BlendOptions
 ) -> tuple[Prefilled, BlendStats]:
-    """Fuse, selectively recompute, and return the prompt cache with the first-token logits."""
+    """Fuse, selectively recompute, and return the prompt cache with the first-token logits.
+    ``ids`` is the whole prompt: the prefix's and chunks' tokens, then the suffix."""
     if engine.spec.model_type not in SUPPORTED_MODEL_TYPES:
         raise UnsupportedModelError(f"blend needs a Llama-family model, not {engine.spec.model_type}")
     t0 = time.perf_counter()
     model = engine.model.model
-    fused = fuse_kv(engine, layout, prefix, chunks)
-    p, c, total = len(layout.prefix), layout.context_len, len(layout.ids)
+    total = len(ids)
+    fused = fuse_kv(engine, total, prefix, chunks)
+    p = prefix.num_tokens
+    c = p + sum(chunk.num_tokens for chunk in chunks)
+    assert prefix.start == 0 and c <= total, "prefix at 0, then the chunks, within the prompt"
     n_chunk = c - p
     ratio = options.recompute_ratio
     # NOTE: with ratio 0 nothing is checked: only the suffix runs (naive reuse). Otherwise the
@@ -119,7 +129,7 @@ def blend(
     # cost is small and the attention is then the plain causal square.
     first = 0 if ratio > 0 else c
     pos = torch.arange(first, total, device=engine.device)  # active positions (n,)
-    h = model.embed_tokens(torch.tensor([layout.ids[first:]], device=engine.device))
+    h = model.embed_tokens(torch.tensor([list(ids[first:])], device=engine.device))
     all_pos = torch.arange(total, device=engine.device)[None]
     cos_all, sin_all = model.rotary_emb(h, all_pos)  # (1, T, D)
     checks = {} if ratio in (0.0, 1.0) or n_chunk == 0 else dict(

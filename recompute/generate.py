@@ -13,9 +13,9 @@ from typing import Iterator
 
 import torch
 
+from blendcache.recompute.kv import KV
 from blendcache.recompute.model import Engine
 from blendcache.recompute.prefill import to_cache
-from blendcache.storage.kvcodec import KV
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ tokens whose KV deviates most are the ones whose cross-attention to earlier chun
 only they are recomputed in later layers (``deviation``, CacheBlend's rule). ``weighted`` scales
 each token's deviation by the attention the question pays it at that layer (a deviation nobody
 attends to changes little), in the spirit of Cache-Craft's chunk-impact scoring; on the HotpotQA
-sample it lowers first-token KL at equal cost (README). ``random`` is the ablation.
+sample it came with a lower first-token KL, though no run yet isolates it from the check layers
+(docs/decisions.md, "Weighted token selection"). ``random`` is the ablation.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from blendcache.config import SelectionMethod
 from blendcache.kernels import dispatch
 
 
@@ -23,7 +25,7 @@ class Selection:
     """How a check layer narrows the recomputed set. ``ratio`` is a share of the chunk tokens."""
 
     ratio: float
-    method: str = "weighted"  # "deviation" | "weighted" | "random"
+    method: SelectionMethod = "weighted"
     seed: int = 0
 
 

@@ -9,35 +9,15 @@ the tensor payload. A blob whose checksum does not match raises :class:`CorruptB
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from blendcache.errors import CorruptBlobError, StorageError
+from blendcache.recompute.kv import KV
 
 CODECS = ("none", "int8")
-
-
-@dataclass(frozen=True)
-class KV:
-    """Per-layer keys (post-RoPE) and values of consecutive tokens starting at position ``start``.
-
-    The one KV container of the package: prefill produces it, tiers store it, blend fuses it.
-    """
-
-    k: torch.Tensor  # (L, Hkv, T, D)
-    v: torch.Tensor  # (L, Hkv, T, D)
-    start: int
-
-    @property
-    def num_tokens(self) -> int:
-        return self.k.shape[2]
-
-    @property
-    def nbytes(self) -> int:
-        return self.k.numel() * self.k.element_size() + self.v.numel() * self.v.element_size()
 
 
 def _digest(tensors: dict[str, torch.Tensor]) -> str:

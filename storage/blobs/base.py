@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from blendcache.storage.kvcodec import KV
+from blendcache.recompute.kv import KV
 
 
 @dataclass

@@ -13,9 +13,9 @@ from collections import OrderedDict
 from pathlib import Path
 
 from blendcache.errors import CorruptBlobError, StorageError
+from blendcache.recompute.kv import KV
 from blendcache.storage import kvcodec
 from blendcache.storage.blobs.base import TierStats
-from blendcache.storage.kvcodec import KV
 
 
 class DiskTier:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
+from blendcache.recompute.kv import KV
 from blendcache.storage.blobs.base import TierStats
-from blendcache.storage.kvcodec import KV
 
 
 class MemoryTier:

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from blendcache.chunk_cache.cache import ChunkCache
-from blendcache.recompute.prefill import build_layout, format_document, prefill_kv
+from blendcache.chunk_cache.layout import build_layout, format_document
+from blendcache.recompute.prefill import prefill_kv
 from blendcache.storage.blobs.disk import DiskTier
 from blendcache.storage.blobs.memory import MemoryTier
 from blendcache.storage.chunk_store import ChunkStore

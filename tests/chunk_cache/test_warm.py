@@ -3,8 +3,8 @@
 import pytest
 
 from blendcache.chunk_cache.cache import ChunkCache
+from blendcache.chunk_cache.layout import build_layout, format_document
 from blendcache.chunk_cache.warm import warm
-from blendcache.recompute.prefill import build_layout, format_document
 from blendcache.storage.blobs.memory import MemoryTier
 
 pytestmark = pytest.mark.model

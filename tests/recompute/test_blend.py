@@ -4,12 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from blendcache.chunk_cache.layout import build_layout, format_document
 from blendcache.kernels import dispatch
 from blendcache.recompute.blend import BlendOptions, blend, rope_inv_freq
 from blendcache.recompute.generate import prefill
-from blendcache.recompute.prefill import build_layout, format_document, prefill_kv
+from blendcache.recompute.kv import KV
+from blendcache.recompute.prefill import prefill_kv
 from blendcache.recompute.select import Selection, schedule, select_chunk_tokens
-from blendcache.storage.kvcodec import KV
 
 DOCS = [
     "The Eiffel Tower was completed in 1889 for the World's Fair in Paris, France.",
@@ -45,7 +46,7 @@ def test_layout_pieces_concatenate_to_the_chat_prompt(engine, case):
 @pytest.mark.model
 def test_ratio_one_reproduces_full_prefill(engine, case):
     layout, prefix, chunks, full = case
-    out, stats = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=1.0))
+    out, stats = blend(engine, layout.ids, prefix, chunks, BlendOptions(recompute_ratio=1.0))
     torch.testing.assert_close(out.logits, full.logits, atol=2e-4, rtol=1e-4)
     assert stats.recomputed_tokens == stats.chunk_tokens
     for li in (0, 15, 29):  # every layer's cache equals the full prefill's
@@ -63,9 +64,9 @@ def test_ratio_one_reproduces_full_prefill_from_chunks_stored_after_a_background
     context = prefill_kv(engine, layout.prefix + background)
     chunks = [prefill_kv(engine, c, after=context) for c in layout.chunks]
     assert chunks[0].start == len(layout.prefix) + len(background)
-    out, _ = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=1.0))
+    out, _ = blend(engine, layout.ids, prefix, chunks, BlendOptions(recompute_ratio=1.0))
     torch.testing.assert_close(out.logits, full.logits, atol=2e-4, rtol=1e-4)
-    naive, _ = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=0.0))
+    naive, _ = blend(engine, layout.ids, prefix, chunks, BlendOptions(recompute_ratio=0.0))
     assert kl(naive.logits, full.logits) > 1e-5  # the stored chunks are not the in-prompt ones
 
 
@@ -85,7 +86,7 @@ def test_exact_chunks_give_the_full_prefill_at_any_ratio(engine, case, ratio, la
     layout, _, _, full = case
     prefix = _slice(full, 0, len(layout.prefix))
     chunks = [_slice(full, s, s + len(c)) for s, c in zip(layout.chunk_starts, layout.chunks)]
-    out, stats = blend(engine, layout, prefix, chunks,
+    out, stats = blend(engine, layout.ids, prefix, chunks,
                        BlendOptions(recompute_ratio=ratio, check_layers=layers))
     assert 0 <= stats.recomputed_tokens < stats.chunk_tokens
     torch.testing.assert_close(out.logits, full.logits, atol=2e-4, rtol=1e-4)
@@ -98,11 +99,11 @@ def test_exact_chunks_give_the_full_prefill_at_any_ratio(engine, case, ratio, la
 @pytest.mark.parametrize("method", ["deviation", "weighted"])
 def test_ratio_zero_is_naive_reuse_and_selection_recovers_fidelity(engine, case, method):
     layout, prefix, chunks, full = case
-    naive, st0 = blend(engine, layout, prefix, chunks, BlendOptions(recompute_ratio=0.0))
+    naive, st0 = blend(engine, layout.ids, prefix, chunks, BlendOptions(recompute_ratio=0.0))
     assert st0.recomputed_tokens == 0
     # the first chunk after the exact prefix is exact, so naive reuse is only slightly off here
     assert kl(naive.logits, full.logits) > 1e-5
-    half, st5 = blend(engine, layout, prefix, chunks,
+    half, st5 = blend(engine, layout.ids, prefix, chunks,
                       BlendOptions(recompute_ratio=0.5, method=method, check_layers=(1,)))
     assert st5.recomputed_tokens == -(-st5.chunk_tokens // 2)
     assert kl(half.logits, full.logits) < kl(naive.logits, full.logits)
@@ -118,10 +119,10 @@ def test_rope_realignment_moves_a_chunk_exactly(engine, case):
     exact = prefill_kv(engine, one.chunks[0], after=prefix)
     moved = KV(dispatch.rope_realign(exact.k, 37, inv_freq), exact.v, exact.start + 37)
     reference = prefill(engine, one.ids).logits
-    out, _ = blend(engine, one, prefix, [moved], BlendOptions(recompute_ratio=0.0))
+    out, _ = blend(engine, one.ids, prefix, [moved], BlendOptions(recompute_ratio=0.0))
     assert kl(out.logits, reference) < 1e-5
     wrong = KV(moved.k, moved.v, exact.start)  # claims the wrong stored position
-    bad, _ = blend(engine, one, prefix, [wrong], BlendOptions(recompute_ratio=0.0))
+    bad, _ = blend(engine, one.ids, prefix, [wrong], BlendOptions(recompute_ratio=0.0))
     assert kl(bad.logits, reference) > 100 * max(kl(out.logits, reference), 1e-7)
 
 

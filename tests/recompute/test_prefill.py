@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from blendcache.chunk_cache.layout import build_layout, format_document
 from blendcache.recompute import prefill as prefill_module
-from blendcache.recompute.prefill import build_layout, format_document, prefill_chunks, prefill_kv
+from blendcache.recompute.prefill import prefill_chunks, prefill_kv
 
 pytestmark = pytest.mark.model
 

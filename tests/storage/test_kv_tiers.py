@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from blendcache.errors import CorruptBlobError
+from blendcache.recompute.kv import KV
 from blendcache.storage import kvcodec
 from blendcache.storage.blobs.disk import DiskTier
 from blendcache.storage.blobs.memory import MemoryTier
-from blendcache.storage.kvcodec import KV
 
 
 def make_kv(tokens=4, *, seed=0, start=3, layers=2, heads=2, dim=8, dtype=torch.float32) -> KV:
