@@ -23,12 +23,18 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x2, x1), dim=-1)
 
 
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x (..., D) rotated by the angles whose cos and sin (broadcastable to x, HF layout: the
+    half frequencies duplicated) are given: x cos + rotate_half(x) sin. The one torch rotation
+    of the package: the model's layer loop (recompute/layers.py) uses it too."""
+    return x * cos + rotate_half(x) * sin
+
+
 def _rotate(x: torch.Tensor, offsets: torch.Tensor, inv_freq: torch.Tensor) -> torch.Tensor:
     """Rotate every token t of x (..., T, D) by the angles offsets[t] * inv_freq, in float32."""
     angles = offsets.to(torch.float32)[:, None] * inv_freq[None, :]  # (T, D/2)
     angles = torch.cat((angles, angles), dim=-1)  # (T, D): HF duplicates the half frequencies
-    xf = x.to(torch.float32)  # (..., T, D)
-    return (xf * angles.cos() + rotate_half(xf) * angles.sin()).to(x.dtype)
+    return rotate(x.to(torch.float32), angles.cos(), angles.sin()).to(x.dtype)
 
 
 def apply_rope_torch(x: torch.Tensor, positions: torch.Tensor, inv_freq: torch.Tensor) -> torch.Tensor:

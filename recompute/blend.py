@@ -63,7 +63,7 @@ def fuse_kv(engine: Engine, total: int, prefix: KV, chunks: list[KV]) -> KV:
     v = torch.empty_like(k)
     p = prefix.num_tokens
     k[:, :, :p], v[:, :, :p] = prefix.k, prefix.v
-    inv_freq = rope_inv_freq(engine)
+    inv_freq = engine.rope_inv_freq
     start = p
     for chunk in chunks:
         end = start + chunk.num_tokens
@@ -71,11 +71,6 @@ def fuse_kv(engine: Engine, total: int, prefix: KV, chunks: list[KV]) -> KV:
         v[:, :, start:end] = chunk.v
         start = end
     return KV(k, v, 0)
-
-
-def rope_inv_freq(engine: Engine) -> torch.Tensor:
-    """The model's own inverse frequencies (rope scaling already applied by HF)."""
-    return engine.model.model.rotary_emb.inv_freq.float()
 
 
 def _question_attention(layer, q: torch.Tensor, pos: torch.Tensor, fused: KV, li: int):

@@ -12,12 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-
-def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """HF's half-rotation RoPE of ``x`` (..., n, D) at the positions ``cos``/``sin`` hold."""
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
+from blendcache.kernels.ref import rotate
 
 
 def project(layer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
@@ -28,7 +23,7 @@ def project(layer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
     q = attn.q_proj(x).view(1, n, -1, hd).transpose(1, 2)  # (1, H, n, D)
     k = attn.k_proj(x).view(1, n, -1, hd).transpose(1, 2)  # (1, Hkv, n, D)
     v = attn.v_proj(x).view(1, n, -1, hd).transpose(1, 2)
-    q, k = rope(q, cos, sin), rope(k, cos, sin)
+    q, k = rotate(q, cos, sin), rotate(k, cos, sin)  # RoPE at the tokens' positions
     return q, k[0], v[0]
 
 

@@ -15,11 +15,13 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 
 from blendcache.config import DEFAULT_MODEL, ModelConfig
 from blendcache.errors import ModelError, UnsupportedModelError
+from blendcache.kernels.rope_freq import rope_inv_freq
 
 log = logging.getLogger("blendcache.model")
 
@@ -48,7 +50,12 @@ class ModelSpec:
 
 
 class Engine:
-    """A loaded model and tokenizer. ``lock`` serialises forward passes (one CPU, one model)."""
+    """A loaded model and tokenizer. ``lock`` serialises forward passes (one CPU, one model).
+
+    ``rope_inv_freq`` (head_dim/2,) float32: the model's RoPE frequencies, computed once here by
+    the guarded ``kernels.rope_freq.rope_inv_freq`` (raises for scalings whose rotations do not
+    compose) and checked against the model's own rotary module. Fusion re-aligns keys with it.
+    """
 
     def __init__(self, model, tokenizer, spec: ModelSpec):
         self.model = model
@@ -57,6 +64,7 @@ class Engine:
         self.lock = threading.Lock()
         self.device = next(model.parameters()).device
         self.eos_token_ids = _eos_ids(model, tokenizer)
+        self.rope_inv_freq = _checked_rope(model, spec).to(self.device)
 
     def chat_prompt_ids(self, messages: list[dict]) -> list[int]:
         """Token ids of ``messages`` rendered by the model's chat template, ready to answer."""
@@ -67,6 +75,41 @@ class Engine:
         if hasattr(out, "keys"):  # transformers 5 returns a BatchEncoding
             out = out["input_ids"]
         return list(out)
+
+
+def _rope_parameters(config: Mapping[str, Any]) -> tuple[float, dict[str, Any]]:
+    """``(theta, scaling)`` of a model config (``config.json`` as a dict): transformers 5's
+    ``rope_parameters`` or the older ``rope_theta`` + ``rope_scaling``."""
+    scaling = {**(config.get("rope_scaling") or {}), **(config.get("rope_parameters") or {})}
+    theta = scaling.get("rope_theta", config.get("rope_theta", 10000.0))
+    return float(theta), scaling
+
+
+def _rope_frequencies(config: Mapping[str, Any], head_dim: int) -> torch.Tensor:
+    """The guarded frequencies: a scaling whose rotations do not compose refuses the model."""
+    theta, scaling = _rope_parameters(config)
+    try:
+        return rope_inv_freq(head_dim, theta, scaling)
+    except UnsupportedModelError as exc:
+        raise UnsupportedModelError(
+            f"this model cannot be served: {exc}. blendcache moves a stored key to a new "
+            f"position by one more rotation, which only position-independent RoPE "
+            f"frequencies allow"
+        ) from exc
+
+
+def _checked_rope(model, spec: ModelSpec) -> torch.Tensor:
+    """The guarded frequencies of a loaded model, which must be what its rotary module uses
+    (NOTE: a module that scales cos/sin, as yarn does, could not be re-aligned either)."""
+    inv_freq = _rope_frequencies(model.config.to_dict(), spec.head_dim)
+    rotary = model.model.rotary_emb
+    theirs = rotary.inv_freq.detach().float().cpu()
+    if (getattr(rotary, "attention_scaling", 1.0) != 1.0
+            or theirs.shape != inv_freq.shape or not torch.allclose(theirs, inv_freq, rtol=1e-6)):
+        raise UnsupportedModelError(
+            f"{spec.name}: its rotary embedding does not match the RoPE frequencies of its "
+            f"config; blendcache cannot re-align its keys")
+    return inv_freq
 
 
 def _eos_ids(model, tokenizer) -> frozenset[int]:
@@ -150,12 +193,16 @@ def _check_architecture(model_dir: Path) -> None:
     cfg_path = model_dir / "config.json"
     if not cfg_path.is_file():
         raise ModelError(f"{model_dir} has no config.json; not a Hugging Face model directory")
-    model_type = json.loads(cfg_path.read_text()).get("model_type")
+    config = json.loads(cfg_path.read_text())
+    model_type = config.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise UnsupportedModelError(
             f"model_type {model_type!r} is not supported: blendcache fuses chunk KV caches of "
             f"Llama-family decoders ({', '.join(sorted(SUPPORTED_MODEL_TYPES))})"
         )
+    heads = config.get("num_attention_heads") or 1
+    head_dim = config.get("head_dim") or config.get("hidden_size", 0) // heads
+    _rope_frequencies(config, head_dim)  # refuses before any weight is read
 
 
 def _from_dir(model_dir: Path, dtype: torch.dtype, **kwargs):

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from blendcache.chunk_cache.layout import build_layout, format_document
 from blendcache.kernels import dispatch
-from blendcache.recompute.blend import BlendOptions, blend, rope_inv_freq
+from blendcache.recompute.blend import BlendOptions, blend
 from blendcache.recompute.generate import prefill
 from blendcache.recompute.kv import KV
 from blendcache.recompute.prefill import prefill_kv
@@ -114,7 +114,7 @@ def test_rope_realignment_moves_a_chunk_exactly(engine, case):
     """A chunk stored as if prefilled 37 positions later is rotated back: KL ~ 0. Without the
     re-rotation the first token's distribution is clearly off."""
     layout, prefix, _, full = case
-    inv_freq = rope_inv_freq(engine)
+    inv_freq = engine.rope_inv_freq
     one = build_layout(engine, QUESTION, [format_document(DOCS[0])])
     exact = prefill_kv(engine, one.chunks[0], after=prefix)
     moved = KV(dispatch.rope_realign(exact.k, 37, inv_freq), exact.v, exact.start + 37)
