@@ -8,6 +8,7 @@ Public API (everything else is internal)::
 
 from blendcache.config import (
     DEFAULT_TENANT,
+    AuthConfig,
     BlendConfig,
     CategoryConfig,
     ModelConfig,
@@ -15,6 +16,7 @@ from blendcache.config import (
     ServerConfig,
     Settings,
     StorageConfig,
+    TenantConfig,
     load_settings,
 )
 from blendcache.errors import (
@@ -64,6 +66,7 @@ def warm(cache, documents: list[str], **kwargs):
 
 __all__ = [
     "DEFAULT_TENANT",
+    "AuthConfig",
     "BlendConfig",
     "BlendCacheError",
     "CacheError",
@@ -80,6 +83,7 @@ __all__ = [
     "Settings",
     "StorageConfig",
     "StorageError",
+    "TenantConfig",
     "UnsupportedModelError",
     "UpstreamError",
     "build_chunk_cache",

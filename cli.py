@@ -112,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the system prompt the requests will carry (default: none)")
     warm.add_argument("--tenant", metavar="NAME",
                       help="the tenant whose requests will carry them (chunks are kept per "
-                           "tenant unless [blend] share_chunks_across_tenants; default: "
-                           "'default', the one tenant of a server without API keys)")
+                           "tenant unless [blend] share_chunks_across_tenants or the tenant's "
+                           "share_chunks; default: 'default', the one tenant of a server "
+                           "without API keys)")
     warm.set_defaults(func=_warm)
     return parser
 
@@ -130,7 +131,7 @@ def _warm(args: argparse.Namespace) -> int:
     messages = [{"role": "system", "content": args.system}] if args.system else []
     t0 = time.perf_counter()
     warmed = warm(build_chunk_cache(settings, engine), documents, messages=messages,
-                  namespace=settings.blend.chunk_namespace(args.tenant or DEFAULT_TENANT))
+                  namespace=settings.chunk_namespace(args.tenant or DEFAULT_TENANT))
     print(f"{warmed.total} documents: {warmed.stored} chunks stored, {warmed.already} already "
           f"stored ({time.perf_counter() - t0:.1f} s)")
     return 0

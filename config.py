@@ -7,6 +7,7 @@ Library code receives these objects; only :func:`load_settings` (called by the C
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -15,8 +16,10 @@ from typing import Any, Literal, Mapping, get_args
 
 from blendcache.errors import ConfigError
 
+log = logging.getLogger("blendcache.config")
+
 DEFAULT_MODEL = "smollm2-135m-instruct"
-# The one tenant of a server without API keys ([server] api_keys maps keys to tenants).
+# The one tenant of a server without API keys ([tenants.NAME] give tenants their keys).
 DEFAULT_TENANT = "default"
 
 # How selective recomputation picks the tokens it recomputes (recompute/select.py):
@@ -47,7 +50,8 @@ class ModelConfig:
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
-    api_keys: Mapping[str, str] = field(default_factory=dict)  # key -> tenant; empty = open
+    # Deprecated: key -> tenant, read as tenants without overrides (Settings.all_tenants).
+    api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     upstream_url: str | None = None
     upstream_api_key: str | None = None
     max_body_bytes: int = 8 * 1024 * 1024
@@ -161,12 +165,55 @@ class SemanticConfig:
 
 
 @dataclass(frozen=True)
+class TenantConfig:
+    """A tenant of a keyed server (``[tenants.NAME]``): its API keys select its namespaces of
+    both caches. ``api_keys`` are resolved at load (TOML ``api_key``, or the environment
+    variable ``api_key_env`` names) and never shown (not in the repr). ``max_entries``: its
+    semantic quota per namespace instead of the category's; ``share_chunks``: instead of
+    ``[blend] share_chunks_across_tenants`` (a tenant that shares uses the common pool)."""
+
+    name: str
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    max_entries: int | None = None
+    share_chunks: bool | None = None
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """``admin_token`` (or the variable ``admin_token_env`` names) guards GET /metrics and the
+    all-tenant view of GET /v1/blendcache/stats, sent as ``Authorization: Bearer <token>``.
+    Without one, an open server's admin endpoints stay open and a keyed server's are refused."""
+
+    admin_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     model: ModelConfig = field(default_factory=ModelConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     blend: BlendConfig = field(default_factory=BlendConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    tenants: tuple[TenantConfig, ...] = ()  # none: an open server, one tenant (DEFAULT_TENANT)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+
+    def all_tenants(self) -> tuple[TenantConfig, ...]:
+        """``tenants``, plus the keys of the deprecated ``[server] api_keys`` (joined to the
+        tenant of that name, else a tenant without overrides)."""
+        keys = {t.name: list(t.api_keys) for t in self.tenants}
+        for key, name in self.server.api_keys.items():
+            keys.setdefault(name, []).append(key)
+        known = {t.name: t for t in self.tenants}
+        return tuple(dataclasses.replace(known.get(name, TenantConfig(name)),
+                                         api_keys=tuple(ks)) for name, ks in keys.items())
+
+    def chunk_namespace(self, tenant: str) -> str:
+        """Where ``tenant``'s chunk KVs are keyed: its ``share_chunks`` override, else
+        ``[blend]``'s rule (BlendConfig.chunk_namespace)."""
+        for t in self.tenants:
+            if t.name == tenant and t.share_chunks is not None:
+                return "" if t.share_chunks else tenant
+        return self.blend.chunk_namespace(tenant)
 
 
 _SECTIONS = {
@@ -175,6 +222,7 @@ _SECTIONS = {
     "storage": StorageConfig,
     "blend": BlendConfig,
     "semantic": SemanticConfig,
+    "auth": AuthConfig,
 }
 
 
@@ -196,14 +244,58 @@ def _build(cls: type, values: Mapping[str, Any], where: str) -> Any:
         raise ConfigError(f"[{where}] {exc}") from exc
 
 
-def settings_from_mapping(data: Mapping[str, Any]) -> Settings:
-    unknown = set(data) - set(_SECTIONS)
+def settings_from_mapping(data: Mapping[str, Any], *,
+                          environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from TOML-shaped ``data``; ``*_env`` keys name variables of ``environ``
+    (default: the process environment) that hold a secret."""
+    environ = os.environ if environ is None else environ
+    unknown = set(data) - set(_SECTIONS) - {"tenants"}
     if unknown:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(unknown))}")
-    parts = {name: _build(cls, data.get(name, {}), name) for name, cls in _SECTIONS.items()}
-    settings = Settings(**parts)
+    sections = {name: data.get(name, {}) for name in _SECTIONS}
+    sections["auth"] = _with_secret(sections["auth"], "admin_token", "auth", environ)
+    parts = {name: _build(cls, sections[name], name) for name, cls in _SECTIONS.items()}
+    settings = Settings(**parts, tenants=_build_tenants(data.get("tenants", {}), environ))
     validate(settings)
+    if settings.server.api_keys:
+        log.warning("[server] api_keys is deprecated: give each tenant a [tenants.NAME] table "
+                    "with api_key or api_key_env")
     return settings
+
+
+def _with_secret(values: Mapping[str, Any], name: str, where: str,
+                 environ: Mapping[str, str]) -> dict[str, Any]:
+    """``values`` with ``<name>_env`` replaced by ``name``, read from the variable it names."""
+    values = dict(values)
+    var = values.pop(f"{name}_env", None)
+    if var is None:
+        return values
+    if name in values:
+        raise ConfigError(f"[{where}] sets both {name} and {name}_env")
+    if not isinstance(var, str) or not environ.get(var):
+        raise ConfigError(f"[{where}] {name}_env names {var}, which is not set")
+    values[name] = environ[var]
+    return values
+
+
+def _build_tenants(tables: Any, environ: Mapping[str, str]) -> tuple[TenantConfig, ...]:
+    """``[tenants.NAME]`` tables of ``_TENANT_KEYS``."""
+    if not isinstance(tables, Mapping):
+        raise ConfigError("[tenants] must hold [tenants.NAME] tables")
+    tenants = []
+    for name, values in tables.items():
+        where = f"tenants.{name}"
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{where}] must be a table")
+        unknown = set(values) - set(_TENANT_KEYS)
+        if unknown:
+            raise ConfigError(f"[{where}] unknown keys: {', '.join(sorted(unknown))}")
+        values = _with_secret(values, "api_key", where, environ)
+        if values.get("api_key") is None:
+            raise ConfigError(f"[{where}] needs api_key or api_key_env")
+        values["api_keys"] = (values.pop("api_key"),)
+        tenants.append(_build(TenantConfig, {"name": name, **values}, where))
+    return tuple(tenants)
 
 
 def validate(settings: Settings) -> None:
@@ -252,6 +344,45 @@ def validate(settings: Settings) -> None:
         raise ConfigError("semantic.rebuild_ratio must be in (0, 1]")
     if not semantic.max_temperature >= 0.0:
         raise ConfigError("semantic.max_temperature must be >= 0")
+    _validate_tenants(settings)
+
+
+def _validate_tenants(settings: Settings) -> None:
+    """Tenants, their keys and the admin token. NOTE: messages name tenants, never a key."""
+    alias = settings.server.api_keys
+    if not isinstance(alias, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in alias.items()):
+        raise ConfigError("server.api_keys must be a table of key = tenant (the environment "
+                          "cannot give one: set BLENDCACHE_TENANTS_<NAME>_API_KEY or _API_KEY_ENV "
+                          "instead)")
+    if any(not name for name in alias.values()):
+        raise ConfigError("server.api_keys: a tenant name is empty")
+    owner: dict[str, str] = {}
+    for tenant in settings.all_tenants():
+        _validate_tenant(tenant)
+        for key in tenant.api_keys:
+            if key in owner and owner[key] != tenant.name:
+                raise ConfigError(f"tenants {owner[key]!r} and {tenant.name!r} share an API key")
+            owner[key] = tenant.name
+    token = settings.auth.admin_token
+    if token is not None and (not isinstance(token, str) or not token):
+        raise ConfigError("auth.admin_token must be a non-empty string")
+    if token is not None and token in owner:
+        raise ConfigError("auth.admin_token must differ from every API key")
+
+
+def _validate_tenant(tenant: TenantConfig) -> None:
+    where = f"tenant {tenant.name!r}"
+    if not tenant.name:
+        raise ConfigError("a tenant name is empty")
+    if not tenant.api_keys or not all(isinstance(k, str) and k for k in tenant.api_keys):
+        raise ConfigError(f"{where}: an API key is empty")
+    quota = tenant.max_entries
+    if quota is not None and (not isinstance(quota, int) or isinstance(quota, bool)
+                              or quota < 1):
+        raise ConfigError(f"{where}: max_entries must be >= 1")
+    if tenant.share_chunks not in (None, True, False):
+        raise ConfigError(f"{where}: share_chunks must be true or false")
 
 
 # Environment variables read at the edge: BLENDCACHE_<SECTION>_<KEY>, e.g. BLENDCACHE_MODEL_PATH.
@@ -274,6 +405,51 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+# The keys of a [tenants.NAME] table, also read from BLENDCACHE_TENANTS_<NAME>_<KEY>: NAME
+# upper-cased, '-' as '_' (it joins the TOML tenant whose name reads so, else names a new tenant
+# in lower case). NOTE: api_key_env first, so that a variable ending _API_KEY_ENV matches it.
+_TENANT_KEYS = {"api_key_env": str, "api_key": str, "max_entries": int, "share_chunks": bool}
+
+
+def _env_tenants(environ: Mapping[str, str], known: list[str]) -> dict[str, dict[str, Any]]:
+    prefix = f"{_ENV_PREFIX}TENANTS_"
+    out: dict[str, dict[str, Any]] = {}
+    for var, raw in environ.items():
+        if not var.startswith(prefix):
+            continue
+        rest = var[len(prefix):]
+        key = next((k for k in _TENANT_KEYS if f"_{rest}".endswith(f"_{k.upper()}")), None)
+        if key is None:
+            continue
+        env_name = rest[:-len(key) - 1] if rest != key.upper() else ""
+        if not env_name:
+            raise ConfigError(f"{var}: no tenant name (BLENDCACHE_TENANTS_<NAME>_{key.upper()})")
+        name = next((n for n in known if n.upper().replace("-", "_") == env_name),
+                    env_name.lower())
+        try:
+            out.setdefault(name, {})[key] = _coerce(raw, _TENANT_KEYS[key].__name__)
+        except ValueError as exc:
+            raise ConfigError(f"{var}: not an int") from exc
+    return out
+
+
+def _merge_tenants(data: dict[str, Any], layer: Mapping[str, Mapping[str, Any]]) -> None:
+    """Put ``layer``'s tenant keys over ``data``'s; a key replaces its ``_env`` twin too."""
+    if not layer:
+        return
+    tenants = data.setdefault("tenants", {})
+    if not isinstance(tenants, dict):
+        raise ConfigError("[tenants] must hold [tenants.NAME] tables")
+    for name, values in layer.items():
+        table = tenants.setdefault(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[tenants.{name}] must be a table")
+        for key, value in values.items():
+            twin = key.removesuffix("_env") if key.endswith("_env") else f"{key}_env"
+            table.pop(twin, None)
+            table[key] = value
+
+
 def _coerce(raw: str, type_name: Any) -> Any:
     t = str(type_name)
     if t.startswith("bool"):
@@ -291,7 +467,10 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Settings:
-    """Settings from (lowest to highest precedence) defaults, TOML file, environment, overrides."""
+    """Settings from (lowest to highest precedence) defaults, TOML file, environment, overrides.
+
+    Tenants come from ``[tenants.NAME]`` tables and ``BLENDCACHE_TENANTS_<NAME>_<KEY>``; secrets
+    named by ``api_key_env`` / ``admin_token_env`` are read from ``environ`` here."""
     data: dict[str, dict[str, Any]] = {}
     if config_file is not None:
         try:
@@ -299,8 +478,11 @@ def load_settings(
                 data = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
-    layers = [_env_overrides(os.environ if environ is None else environ), overrides or {}]
+    environ = os.environ if environ is None else environ
+    layers = [_env_overrides(environ), overrides or {}]
     for layer in layers:
         for section, values in layer.items():
             data.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
-    return settings_from_mapping(data)
+    tables = data.get("tenants", {})
+    _merge_tenants(data, _env_tenants(environ, list(tables) if isinstance(tables, dict) else []))
+    return settings_from_mapping(data, environ=environ)

@@ -45,6 +45,7 @@ class ChunkLookup:
     total: int
     load_ms: float
     prefill_ms: float
+    reused_tokens: int = 0  # tokens of the chunks found in a tier
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,9 @@ class ChunkCache:
         t2 = time.perf_counter()
         if new:
             self._put(new)
-        reused = sum(1 for key in ckeys if key in found)
-        return ChunkLookup(prefix, chunks, reused, len(ckeys), (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+        reused = [ids for key, ids in zip(ckeys, layout.chunks) if key in found]
+        return ChunkLookup(prefix, chunks, len(reused), len(ckeys), (t1 - t0) * 1e3,
+                           (t2 - t1) * 1e3, sum(len(ids) for ids in reused))
 
     def fill(self, layout: PromptLayout, namespace: str = "") -> int:
         """Prefill and store the prompt's chunks that no tier holds, without reading the others

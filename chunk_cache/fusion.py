@@ -34,6 +34,7 @@ class ChunkReport:
     recompute_ratio: float | None  # None when nothing was fused
     tokens_recomputed: int  # chunk tokens that went through the last layer
     elapsed_ms: float  # plan + lookup (+ prefill of new chunks) + fusion: the prompt's TTFT
+    tokens_reused: int = 0  # tokens of the chunks found in a tier
 
     @property
     def fused(self) -> bool:
@@ -58,5 +59,5 @@ def fuse(cache: ChunkCache, layout: PromptLayout, *, options: BlendOptions, name
     start, stats = blend(cache.engine, layout.ids, found.prefix, found.chunks, options)
     elapsed_ms = (time.perf_counter() - t0) * 1e3
     report = ChunkReport(total, found.reused, 0, options.recompute_ratio,
-                         stats.recomputed_tokens, elapsed_ms)
+                         stats.recomputed_tokens, elapsed_ms, found.reused_tokens)
     return Prefilled(start.cache, start.logits, start.prompt_tokens, elapsed_ms), report

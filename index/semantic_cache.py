@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,8 +110,11 @@ class SemanticCache:
         clock: Callable[[], float] = time.time,
         verifier: Verifier | None = None,
         timing_window: int = 1024,
+        tenant_quotas: Mapping[str, int] | None = None,
     ):
         self.config = config
+        # tenant -> max_entries of each of its namespaces, instead of the category's
+        self.tenant_quotas = dict(tenant_quotas or {})
         self._store = store
         self.embedder = embedder
         self.clock = clock
@@ -189,7 +192,7 @@ class SemanticCache:
             expires = None if math.isinf(policy.ttl_s) else now + policy.ttl_s
             space = self._space((tenant, category, model))
             self._expire_space(space, now)
-            over = len(space.meta) + 1 - policy.max_entries
+            over = len(space.meta) + 1 - self.tenant_quotas.get(tenant, policy.max_entries)
             if over > 0:
                 self._evict(space, over, policy)
             (entry_id,) = self._store.insert([NewSemanticEntry(

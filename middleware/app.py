@@ -13,6 +13,8 @@ from blendcache.chunk_cache.cache import build_chunk_cache
 from blendcache.config import Settings
 from blendcache.errors import BlendCacheError, ConfigError, RequestError, UpstreamError
 from blendcache.index.semantic_cache import SemanticCache
+from blendcache.middleware.auth import Keyring
+from blendcache.middleware.metrics import Metrics
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.routes import chat, documents, health, models, stats
 from blendcache.recompute.model import Engine, load_engine
@@ -31,9 +33,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
     app = FastAPI(title="blendcache", version="0.1.0",
                   description="Semantic and chunk-level cache proxy for RAG (OpenAI-compatible)")
     app.state.settings = settings
+    app.state.keyring = Keyring.from_settings(settings)
+    app.state.metrics = Metrics()
     app.state.pipeline = ChatPipeline(
         settings, engine=engine, chunk_cache=build_chunk_cache(settings, engine),
-        semantic=build_semantic_cache(settings, embedder) if settings.semantic.enabled else None)
+        semantic=build_semantic_cache(settings, embedder) if settings.semantic.enabled else None,
+        record=app.state.metrics.record)
+    app.state.metrics.watch(app.state.pipeline)
     for module in (chat, documents, models, health, stats):
         app.include_router(module.router)
     _install_error_handlers(app)
@@ -46,8 +52,10 @@ def build_semantic_cache(settings: Settings, embedder=None) -> SemanticCache:
     from blendcache.index.embedder import Embedder
 
     store = SemanticStore(make_engine(settings.storage.resolved_database_url()))
+    quotas = {t.name: t.max_entries for t in settings.tenants if t.max_entries is not None}
     return SemanticCache(settings.semantic, store=store,
-                         embedder=embedder or Embedder(settings.semantic.embedder))
+                         embedder=embedder or Embedder(settings.semantic.embedder),
+                         tenant_quotas=quotas)
 
 
 def error_body(message: str, error_type: str, *, param: str | None = None,

@@ -24,6 +24,7 @@ from blendcache.chunk_cache.warm import Warmed, warm
 from blendcache.config import Settings
 from blendcache.errors import CacheError, InvalidRequestError, NotFoundError
 from blendcache.index.semantic_cache import CachedAnswer, SemanticCache, SemanticHit
+from blendcache.middleware.metrics import NO_CATEGORY, RequestEvent
 from blendcache.middleware.schemas import BlendcacheOptions, ChatCompletionRequest, plain_messages
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
 from blendcache.recompute.model import Engine
@@ -51,10 +52,21 @@ class Run:
     info: dict = field(default_factory=dict)  # the response's "blendcache" object
     _steps: Iterator[str] | None = None
     _after: list[Callable[[], None]] = field(default_factory=list)
+    tokens_reused: int = 0  # chunk tokens whose KV was found in a tier
+    _first_text_at: float | None = None  # perf_counter() when the first text came
+    _done: Callable[[Run], None] | None = None  # called once, when the answer is complete
 
     def steps(self) -> Iterator[str]:
-        if self._steps is not None:
-            yield from self._steps
+        """The answer's text as it comes; once it is complete, ``_done`` is told (once)."""
+        if self._steps is None:
+            return
+        for text in self._steps:
+            if self._first_text_at is None:
+                self._first_text_at = time.perf_counter()
+            yield text
+        self._steps = None
+        if self._done is not None:
+            self._done(self)
 
     def after_response(self) -> None:
         """Work deferred past the response (storing a cold request's chunks). The HTTP routes
@@ -80,13 +92,15 @@ class _SemanticKey:
 
 class ChatPipeline:
     def __init__(self, settings: Settings, *, engine: Engine, chunk_cache: ChunkCache | None,
-                 semantic: SemanticCache | None = None):
+                 semantic: SemanticCache | None = None,
+                 record: Callable[[RequestEvent], None] | None = None):
         self.settings = settings
         self.engine = engine
         self.chunk_cache = chunk_cache
         self.semantic = semantic
         self.model_id = engine.spec.name
         self.metrics: Counter[str] = Counter()
+        self.record = record  # told of every answered request (Metrics.record)
 
     def models(self) -> list[str]:
         return [self.model_id]
@@ -109,6 +123,13 @@ class ChatPipeline:
         )
 
     def start(self, job: ChatJob) -> Run:
+        started = time.perf_counter()
+        run = self._start(job)
+        if self.record is not None:
+            run._done = lambda done: self.record(_event(done, job.tenant, started))
+        return run
+
+    def _start(self, job: ChatJob) -> Run:
         req = job.request
         self.check_model(req.model)
         self.metrics["requests"] += 1
@@ -133,7 +154,7 @@ class ChatPipeline:
             if documents:
                 ratio = self._ratio(options, key)
                 start = self._prefill_documents(messages, documents, ratio, run,
-                                                 self.settings.blend.chunk_namespace(job.tenant))
+                                                 self.settings.chunk_namespace(job.tenant))
             else:
                 start = prefill(self.engine, self.engine.chat_prompt_ids(messages))
         run.info["ttft_ms"] = round(start.prefill_ms, 2)
@@ -238,6 +259,7 @@ class ChatPipeline:
             return prefill(self.engine, layout.ids)
         self.metrics["chunks_total"] += report.chunks_total
         self.metrics["chunks_reused"] += report.chunks_reused
+        run.tokens_reused = report.tokens_reused
         run.info.update({"chunks_reused": report.chunks_reused,
                          "chunks_total": report.chunks_total})
         if report.chunks_deferred:
@@ -260,7 +282,7 @@ class ChatPipeline:
             raise InvalidRequestError("the chunk cache is off on this server ([blend] enabled)",
                                       code="chunk_cache_disabled")
         warmed = warm(self.chunk_cache, documents, messages=messages, lock=self.engine.lock,
-                      namespace=self.settings.blend.chunk_namespace(tenant))
+                      namespace=self.settings.chunk_namespace(tenant))
         self.metrics["chunks_warmed"] += warmed.stored
         return warmed
 
@@ -292,6 +314,15 @@ class ChatPipeline:
                  (time.perf_counter() - started) * 1e3, run.result.prompt_tokens, run.cache_status)
         if key is not None:
             self._semantic_store(key, run, replace)
+
+
+def _event(run: Run, tenant: str, started: float) -> RequestEvent:
+    """What the metrics keep of a complete run that started at ``started`` (perf_counter)."""
+    end = time.perf_counter()
+    return RequestEvent(tenant=tenant, category=run.info.get("category", NO_CATEGORY),
+                        outcome=run.cache_status, ttft_s=(run._first_text_at or end) - started,
+                        latency_s=end - started, tokens_reused=run.tokens_reused,
+                        tokens_recomputed=run.info.get("tokens_recomputed", 0))
 
 
 def _serves(answer: CachedAnswer, max_tokens: int) -> bool:

@@ -1,45 +1,56 @@
-"""GET /v1/blendcache/stats: counters of both cache layers and the pipeline, as JSON;
-GET /metrics: the same counters in Prometheus' text format."""
+"""GET /v1/blendcache/stats: requests and both cache layers as JSON, a tenant's own namespaces
+only, or every tenant's with the admin token; GET /metrics: Prometheus' text format
+(middleware/metrics.py), for the admin."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 
-from blendcache.middleware.deps import PipelineDep, TenantDep
+from blendcache.middleware.deps import AdminDep, MetricsDep, PipelineDep, ViewerDep
+from blendcache.middleware.metrics import Metrics, blank_tenant_view
 
 router = APIRouter()
 
 
-def collect(pipeline) -> dict:
+def collect(pipeline, metrics: Metrics) -> dict:
+    """Everything: the server's counters, both caches, and each tenant's view."""
     out: dict = {"requests": dict(pipeline.metrics)}
     if pipeline.chunk_cache is not None:
         out["chunk_cache"] = pipeline.chunk_cache.stats()
         if pipeline.chunk_cache.store is not None:
             out["chunk_cache"]["stored"] = pipeline.chunk_cache.store.summary()
+    entries = {}
     if pipeline.semantic is not None:
-        out["semantic_cache"] = pipeline.semantic.stats().to_dict()
+        semantic = pipeline.semantic.stats()
+        out["semantic_cache"], entries = semantic.to_dict(), semantic.entries
+    seen = metrics.tenants()
+    names = sorted(set(seen) | {tenant for tenant, _, _ in entries})
+    out["tenants"] = {name: _tenant_view(name, seen, entries) for name in names}
     return out
 
 
+def tenant_stats(pipeline, metrics: Metrics, tenant: str) -> dict:
+    """What ``tenant`` may see: its requests and its semantic namespaces."""
+    entries = pipeline.semantic.stats().entries if pipeline.semantic is not None else {}
+    return {"tenant": tenant, **_tenant_view(tenant, metrics.tenants(), entries)}
+
+
+def _tenant_view(tenant: str, seen: dict[str, dict], entries: dict) -> dict:
+    view = seen.get(tenant) or blank_tenant_view()
+    own = {f"{category}/{model}": n for (t, category, model), n in sorted(entries.items())
+           if t == tenant}
+    return {**view, "semantic_cache": {"entries": own}}
+
+
 @router.get("/v1/blendcache/stats")
-def stats(pipeline: PipelineDep, _tenant: TenantDep) -> dict:
-    return collect(pipeline)
+def stats(pipeline: PipelineDep, metrics: MetricsDep, viewer: ViewerDep) -> dict:
+    if viewer.tenant is None:
+        return collect(pipeline, metrics)
+    return tenant_stats(pipeline, metrics, viewer.tenant)
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics(pipeline: PipelineDep) -> str:
-    lines = []
-    for name, value in sorted(pipeline.metrics.items()):
-        lines.append(f"blendcache_{name}_total {value}")
-    if pipeline.chunk_cache is not None:
-        for tier, counts in pipeline.chunk_cache.stats()["tiers"].items():
-            for name, value in counts.items():
-                lines.append(f'blendcache_chunk_tier_{name}{{tier="{tier}"}} {value}')
-    if pipeline.semantic is not None:
-        sem = pipeline.semantic.stats()
-        lines += [f"blendcache_semantic_lookups_total {sem.lookups}",
-                  f"blendcache_semantic_hits_total {sem.hits}"]
-        for reason, n in sorted(sem.rejections.items()):
-            lines.append(f'blendcache_semantic_rejections_total{{reason="{reason}"}} {n}')
-    return "\n".join(lines) + "\n"
+@router.get("/metrics")
+def prometheus(metrics: MetricsDep, _admin: AdminDep) -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)

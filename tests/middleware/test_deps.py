@@ -7,6 +7,7 @@ from starlette.requests import Request
 
 from blendcache.config import ServerConfig, Settings
 from blendcache.errors import AuthenticationError
+from blendcache.middleware.auth import Keyring
 from blendcache.middleware.deps import get_tenant
 
 KEYS = {"k1": "acme", "k2": "globex"}
@@ -16,6 +17,7 @@ def make_request(api_keys: dict, authorization: str | None = None) -> Request:
     """A request to an app whose settings hold ``api_keys``."""
     app = FastAPI()
     app.state.settings = Settings(server=ServerConfig(api_keys=api_keys))
+    app.state.keyring = Keyring.from_settings(app.state.settings)
     headers = [] if authorization is None else [(b"authorization", authorization.encode())]
     return Request({"type": "http", "app": app, "headers": headers})
 

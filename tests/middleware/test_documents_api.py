@@ -187,9 +187,10 @@ def test_stats_and_metrics_count_both_layers(client):
     tiers = stats["chunk_cache"]["tiers"]
     assert tiers["memory"]["hits"] == 3  # prefix + 2 chunks on the second request
     assert stats["chunk_cache"]["stored"]["chunks"] == 4  # prefix, background, 2 chunks
-    text = client.get("/metrics").text
-    assert 'blendcache_chunk_tier_hits{tier="memory"} 3' in text
-    assert "blendcache_requests_total 2" in text
+    text = client.get("/metrics").text  # all of it: tests/middleware/test_metrics.py
+    assert 'blendcache_chunk_tier_hits_total{tier="memory"} 3.0' in text.splitlines()
+    assert 'blendcache_requests_total{category="none",outcome="blend",tenant="default"} 1.0' \
+        in text.splitlines()
 
 
 def test_check_layers_beyond_the_model_refuse_to_start(make_app, make_settings, tiny_engine):
