@@ -55,7 +55,9 @@ def test_bench_semantic_writes_its_json(tmp_path):
     assert main(["bench", "semantic", "--pairs", str(pairs), "--scale-n", "200",
                  "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert set(result) == {"pairs", "systems", "per_category", "lookup_ms", "index_size", "run"}
+    assert set(result) == {"pairs", "protocol", "half", "systems", "per_category", "lookup_ms",
+                           "index_size", "run"}
+    assert (result["protocol"], result["half"]) == ("identical", "all")
     run = result["run"]
     assert (run["model"], run["dtype"], run["options"]["scale_n"]) == (
         "all-MiniLM-L6-v2", "float32", 200)
