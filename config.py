@@ -156,6 +156,11 @@ class SemanticConfig:
     auto_category_floor: float = 0.5
     rebuild_ratio: float = 0.3
     max_temperature: float = float("inf")
+    # HNSW graph (hnswlib and faiss): links per node, candidate list while building and while
+    # searching. Recall@1 against exact search at 100k entries: benchmarks/README.md.
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 64
 
     def category(self, name: str) -> CategoryConfig:
         for cat in self.categories:
@@ -344,6 +349,9 @@ def validate(settings: Settings) -> None:
         raise ConfigError("semantic.rebuild_ratio must be in (0, 1]")
     if not semantic.max_temperature >= 0.0:
         raise ConfigError("semantic.max_temperature must be >= 0")
+    for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"):
+        if getattr(semantic, name) < 2:
+            raise ConfigError(f"semantic.{name} must be >= 2, got {getattr(semantic, name)}")
     _validate_tenants(settings)
 
 

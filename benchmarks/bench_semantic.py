@@ -38,7 +38,7 @@ from blendcache.config import SemanticConfig
 from blendcache.index.calibrate import LabelledPair, load_pairs
 from blendcache.index.embedder import Embedder
 from blendcache.index.hnsw import make_index
-from blendcache.index.semantic_cache import CachedAnswer, SemanticCache
+from blendcache.index.semantic_cache import CachedAnswer, SemanticCache, index_params
 from blendcache.storage.semantic_store import SemanticStore
 
 UNIFORM_THRESHOLD = 0.9
@@ -158,7 +158,12 @@ def run_gptcache(cached, lookups, embedder, threshold=GPTCACHE_THRESHOLD) -> lis
     return hits
 
 
-def measure_latency(lookups, embedder, *, scale_n, vec_cached, backend, top_k, seed=0) -> dict:
+def measure_latency(lookups, embedder, *, scale_n, vec_cached, backend, top_k, seed=0,
+                    index_kwargs: dict | None = None) -> dict:
+    """Query embedding and index search times at ``scale_n`` entries (random unit vectors plus
+    the real ones), and the index's recall@1 against exact search there: over the real lookups,
+    and over 500 stored random vectors perturbed slightly (queries with one clear nearest
+    neighbour among 100k look-alikes, where a graph search can lose its way)."""
     embed_ms = []
     for text in lookups:
         start = time.perf_counter()
@@ -166,9 +171,8 @@ def measure_latency(lookups, embedder, *, scale_n, vec_cached, backend, top_k, s
         embed_ms.append((time.perf_counter() - start) * 1000.0)
     rng = np.random.default_rng(seed)
     n_random = max(scale_n - len(vec_cached), 0)
-    noise = rng.standard_normal((n_random, embedder.dim)).astype(np.float32)
-    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
-    index = make_index(backend, embedder.dim, capacity=scale_n)
+    noise = _unit(rng.standard_normal((n_random, embedder.dim)).astype(np.float32))
+    index = make_index(backend, embedder.dim, capacity=scale_n, **(index_kwargs or {}))
     index.add(np.arange(n_random, dtype=np.int64), noise)
     index.add(np.arange(n_random, n_random + len(vec_cached), dtype=np.int64), vec_cached)
     vec_lookups = embedder.embed(list(lookups))
@@ -179,6 +183,9 @@ def measure_latency(lookups, embedder, *, scale_n, vec_cached, backend, top_k, s
         start = time.perf_counter()
         index.search(vec, top_k)
         search_ms.append((time.perf_counter() - start) * 1000.0)
+    stored = np.concatenate([noise, vec_cached])  # row i is id i
+    picked = rng.choice(n_random, size=min(500, n_random), replace=False)
+    perturbed = _unit(noise[picked] + 0.05 * rng.standard_normal(noise[picked].shape))
     return {
         "lookup_ms": {
             "embed_p50": round(float(np.percentile(embed_ms, 50)), 3),
@@ -186,7 +193,23 @@ def measure_latency(lookups, embedder, *, scale_n, vec_cached, backend, top_k, s
             "search_p99": round(float(np.percentile(search_ms, 99)), 4),
         },
         "index_size": len(index),
+        "recall_at_1": {"lookups": _recall_at_1(index, stored, vec_lookups),
+                        "perturbed": _recall_at_1(index, stored, perturbed)},
     }
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _recall_at_1(index, stored: np.ndarray, queries: np.ndarray) -> float:
+    """Share of ``queries`` whose first index result is the exact nearest stored vector."""
+    if not len(queries):
+        return 0.0
+    exact = (queries @ stored.T).argmax(axis=1)  # (Q,)
+    found = [index.search(q, 1)[0][:1] for q in queries]
+    return round(sum(int(len(f) == 1 and f[0] == e) for f, e in zip(found, exact))
+                 / len(queries), 4)
 
 
 def run_semantic_bench(
@@ -237,6 +260,7 @@ def run_semantic_bench(
         **measure_latency(
             lookups, embedder, scale_n=scale_n, vec_cached=vec_cached,
             backend=config.backend, top_k=config.top_k,
+            index_kwargs={k: v for k, v in index_params(config).items() if k != "rebuild_ratio"},
         ),
     }
     if json_out is not None:
@@ -262,6 +286,9 @@ def print_table(summary: dict) -> None:
     lat = summary["lookup_ms"]
     print(f"\nlookup at {summary['index_size']:,} entries: embed p50 {lat['embed_p50']:.2f} ms, "
           f"search p50 {lat['search_p50']:.3f} ms, p99 {lat['search_p99']:.3f} ms")
+    rec = summary["recall_at_1"]
+    print(f"recall@1 against exact search: lookups {rec['lookups']:.4f}, "
+          f"perturbed stored vectors {rec['perturbed']:.4f}")
 
 
 def _environment() -> str:

@@ -29,6 +29,12 @@ from blendcache.storage.semantic_store import NewSemanticEntry, SemanticEntry, S
 Namespace = tuple[str, str, str]  # (tenant, category, model)
 
 
+def index_params(config: SemanticConfig) -> dict:
+    """``make_index`` keyword arguments from the config (HNSW graph, rebuild ratio)."""
+    return {"m": config.hnsw_m, "ef_construction": config.hnsw_ef_construction,
+            "ef_search": config.hnsw_ef_search, "rebuild_ratio": config.rebuild_ratio}
+
+
 @dataclass(frozen=True)
 class CachedAnswer:
     """A model's answer as the semantic cache keeps it (a JSON object in the database)."""
@@ -296,8 +302,7 @@ class SemanticCache:
         space = self._spaces.get(ns)
         if space is None:
             space = _Space(index=make_index(
-                self.config.backend, self.embedder.dim, rebuild_ratio=self.config.rebuild_ratio
-            ))
+                self.config.backend, self.embedder.dim, **index_params(self.config)))
             self._spaces[ns] = space
         return space
 

@@ -56,7 +56,8 @@ def test_bench_semantic_writes_its_json(tmp_path):
                  "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert set(result) == {"pairs", "protocol", "half", "systems", "per_category", "lookup_ms",
-                           "index_size", "run"}
+                           "index_size", "recall_at_1", "run"}
+    assert set(result["recall_at_1"]) == {"lookups", "perturbed"}
     assert (result["protocol"], result["half"]) == ("identical", "all")
     run = result["run"]
     assert (run["model"], run["dtype"], run["options"]["scale_n"]) == (

@@ -96,3 +96,26 @@ def test_wrong_dimension_and_unknown_backend():
         index = FaissIndex(32)
         index.add(np.asarray([1]), unit_rows(1))
         index.add(np.asarray([1]), unit_rows(1))
+
+
+def test_hnsw_parameters_come_from_the_config(tmp_path, embedder):
+    from blendcache.config import SemanticConfig
+    from blendcache.index.semantic_cache import SemanticCache, index_params
+    from blendcache.storage.semantic_store import SemanticStore
+
+    config = SemanticConfig(hnsw_m=8, hnsw_ef_construction=40, hnsw_ef_search=12)
+    assert index_params(config) == {"m": 8, "ef_construction": 40, "ef_search": 12,
+                                    "rebuild_ratio": 0.3}
+    store = SemanticStore(f"sqlite:///{tmp_path / 's.db'}")
+    cache = SemanticCache(config, store=store, embedder=embedder)
+    index = cache._space(("t", "default", "m")).index
+    assert index._params == {"m": 8, "ef_construction": 40, "ef_search": 12}
+    store.engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"])
+def test_bad_hnsw_parameters_are_refused_at_load(name):
+    from blendcache.config import load_settings
+
+    with pytest.raises(ConfigError, match=f"semantic.{name} must be >= 2"):
+        load_settings(None, environ={}, overrides={"semantic": {name: 1}})
