@@ -92,10 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(calibrate)
     calibrate.add_argument("--pairs", required=True, metavar="FILE",
                            help="JSONL of {a, b, same_answer, category?} or {text_a, text_b, label}")
-    calibrate.add_argument("--target-precision", type=float, required=True, metavar="P")
+    calibrate.add_argument("--target-precision", type=float, required=True, metavar="P",
+                           help="least hit precision of every category")
+    calibrate.add_argument("--category-target", action="append", default=[],
+                           metavar="NAME=P",
+                           help="another target for one category (pairs that carry a "
+                                "category); repeatable")
     calibrate.add_argument("--no-verify", action="store_true", help="thresholds without verifier")
     calibrate.add_argument("--write", metavar="CONFIG",
-                           help="write [[semantic.categories]] with these thresholds to CONFIG")
+                           help="merge these thresholds into CONFIG's [[semantic.categories]] "
+                                "(the rest of the file is kept; created if missing)")
     calibrate.set_defaults(func=_calibrate)
 
     warm = sub.add_parser(
@@ -185,14 +191,30 @@ def _bench_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _category_targets(items: list[str]) -> dict[str, float]:
+    """``NAME=P`` items as a mapping (a ConfigError names a malformed one)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise ConfigError(f"--category-target {item!r}: expected NAME=P, e.g. faq=0.99")
+    return out
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     from blendcache.index.calibrate import calibrate, write_thresholds
     from blendcache.index.embedder import Embedder
 
     settings = settings_from_args(args)
-    if not 0.0 < args.target_precision <= 1.0:
-        raise ConfigError("--target-precision must be in (0, 1]")
-    thresholds = calibrate(args.pairs, target_precision=args.target_precision,
+    targets = {"*": args.target_precision, **_category_targets(args.category_target)}
+    for name, target in targets.items():
+        if not 0.0 < target <= 1.0:
+            raise ConfigError(f"target precision of {name!r} must be in (0, 1], got {target}")
+    thresholds = calibrate(args.pairs, target_precision=targets,
                            embedder=Embedder(settings.semantic.embedder),
                            verify=not args.no_verify,
                            default_category=settings.semantic.default_category)
@@ -200,7 +222,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         print(f"{name}: threshold {threshold:.4f}")
     if args.write:
         write_thresholds(args.write, thresholds, base=settings.semantic.categories)
-        print(f"written to {args.write}")
+        print(f"merged into {args.write}")
     return 0
 
 

@@ -12,7 +12,7 @@ a serving category receives all kinds at once and a threshold must hold for thei
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +94,7 @@ def pick_threshold(
 def calibrate(
     pairs_path: str | Path,
     *,
-    target_precision: float,
+    target_precision: float | Mapping[str, float],
     embedder,
     verify: bool = True,
     verifier: Verifier | None = None,
@@ -102,7 +102,9 @@ def calibrate(
     min_support: int = 20,
     fallback: float = FALLBACK_THRESHOLD,
 ) -> dict[str, float]:
-    """Threshold per serving category; ``fallback`` where no threshold meets the target."""
+    """Threshold per serving category; ``fallback`` where no threshold meets the target.
+    ``target_precision``: one target for every category, or one per category name (a category
+    it does not name gets the ``"*"`` entry, else 0.95)."""
     pairs = load_pairs(pairs_path)
     if not pairs:
         raise ConfigError(f"{pairs_path}: no pairs")
@@ -122,10 +124,16 @@ def calibrate(
         idx = np.asarray(idx)
         threshold = pick_threshold(
             sims[idx], accepted[idx], same[idx],
-            target_precision=target_precision, min_support=min_support,
+            target_precision=_target(target_precision, category), min_support=min_support,
         )
         out[category] = fallback if threshold is None else threshold
     return out
+
+
+def _target(target_precision: float | Mapping[str, float], category: str) -> float:
+    if isinstance(target_precision, Mapping):
+        return float(target_precision.get(category, target_precision.get("*", 0.95)))
+    return float(target_precision)
 
 
 def write_thresholds(
@@ -134,32 +142,42 @@ def write_thresholds(
     *,
     base: Sequence[CategoryConfig] = (),
 ) -> None:
-    """Write ``[[semantic.categories]]`` tables for ``thresholds`` (other fields from ``base``)."""
+    """Merge ``thresholds`` into the TOML file at ``config_toml_path`` (created if missing):
+    an existing ``[[semantic.categories]]`` table of the same name gets its ``threshold``
+    replaced, everything else in the file (other sections, keys, comments) is kept; a category
+    the file lacks is appended with its other fields from ``base`` (or the defaults)."""
+    import tomlkit
+
+    path = Path(config_toml_path)
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else (
+            tomlkit.document())
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"{path}: not valid TOML, nothing written: {exc}") from exc
+    semantic = doc.setdefault("semantic", tomlkit.table())
+    tables = semantic.setdefault("categories", tomlkit.aot())
     by_name = {cat.name: cat for cat in base}
-    lines = ["# Written by blendcache.index.calibrate.write_thresholds", ""]
     for name, threshold in thresholds.items():
-        cat = by_name.get(name, CategoryConfig(name=name))
-        lines += [
-            "[[semantic.categories]]",
-            f"name = {_toml_str(name)}",
-            f"threshold = {threshold:.4f}",
-            f"ttl_s = {_toml_float(cat.ttl_s)}",
-            f"max_entries = {cat.max_entries}",
-            f"eviction = {_toml_str(cat.eviction)}",
-            f"context_sensitive = {'true' if cat.context_sensitive else 'false'}",
-        ]
-        if cat.recompute_ratio is not None:
-            lines.append(f"recompute_ratio = {cat.recompute_ratio}")
-        if cat.examples:
-            lines.append(f"examples = [{', '.join(_toml_str(e) for e in cat.examples)}]")
-        lines.append("")
-    Path(config_toml_path).write_text("\n".join(lines), encoding="utf-8")
+        table = next((t for t in tables if t.get("name") == name), None)
+        if table is None:
+            table = _category_table(by_name.get(name, CategoryConfig(name=name)))
+            tables.append(table)
+        table["threshold"] = round(float(threshold), 4)
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
 
 
-def _toml_str(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+def _category_table(cat: CategoryConfig):
+    """A new ``[[semantic.categories]]`` table with ``cat``'s fields."""
+    import tomlkit
 
-
-def _toml_float(value: float) -> str:
-    return "inf" if value == float("inf") else repr(float(value))
+    table = tomlkit.table()
+    table["name"] = cat.name
+    table["ttl_s"] = float(cat.ttl_s)  # tomlkit writes inf as TOML's inf
+    table["max_entries"] = cat.max_entries
+    table["eviction"] = cat.eviction
+    table["context_sensitive"] = cat.context_sensitive
+    if cat.recompute_ratio is not None:
+        table["recompute_ratio"] = cat.recompute_ratio
+    if cat.examples:
+        table["examples"] = list(cat.examples)
+    return table

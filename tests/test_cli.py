@@ -93,3 +93,16 @@ def test_warm_refuses_bad_documents_files(tmp_path, capsys, content, match):
     docs.write_text(content)
     assert main(["warm", "--documents", str(docs)]) == 2
     assert match in capsys.readouterr().err
+
+
+def test_calibrate_takes_per_category_targets_and_refuses_malformed_ones(tmp_path, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps(p) for p in PAIRS))
+    assert main(["calibrate", "--pairs", str(pairs), "--target-precision", "0.9",
+                 "--category-target", "faq=0.99"]) == 0
+    assert main(["calibrate", "--pairs", str(pairs), "--target-precision", "0.9",
+                 "--category-target", "faq"]) == 2
+    assert "expected NAME=P" in capsys.readouterr().err
+    assert main(["calibrate", "--pairs", str(pairs), "--target-precision", "0.9",
+                 "--category-target", "faq=1.5"]) == 2
+    assert "target precision of 'faq' must be in (0, 1]" in capsys.readouterr().err

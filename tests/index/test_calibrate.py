@@ -1,10 +1,17 @@
 import json
 
 import numpy as np
+import pytest
 
 from blendcache.config import load_settings
+from blendcache.errors import ConfigError
 from blendcache.index.calibrate import (
-    FALLBACK_THRESHOLD, calibrate, load_pairs, pick_threshold, serving_groups, write_thresholds,
+    FALLBACK_THRESHOLD,
+    calibrate,
+    load_pairs,
+    pick_threshold,
+    serving_groups,
+    write_thresholds,
 )
 
 from .conftest import make_category
@@ -96,3 +103,57 @@ def test_write_thresholds_round_trips_through_the_settings_loader(tmp_path):
     assert (cats["medical"].threshold, cats["medical"].ttl_s, cats["medical"].max_entries,
             cats["medical"].eviction, cats["medical"].context_sensitive,
             cats["medical"].examples) == (0.91, 3600.0, 50, "lfu", True, ('Is "ibuprofen" safe?',))
+
+
+def test_write_thresholds_merges_into_an_existing_config(tmp_path):
+    path = tmp_path / "blendcache.toml"
+    path.write_text(
+        "# ours: keep this comment\n"
+        "[server]\nport = 9001\n\n"
+        "[[semantic.categories]]\nname = \"default\"\nthreshold = 0.62\nttl_s = 60.0\n\n"
+        "[[semantic.categories]]\nname = \"faq\"\nthreshold = 0.8\nmax_entries = 7\n"
+        "examples = [\"Where is my invoice?\"]\n")
+    write_thresholds(path, {"faq": 0.93, "medical": 0.91},
+                     base=[make_category("medical", ttl_s=3600.0, max_entries=50)])
+    text = path.read_text()
+    assert "# ours: keep this comment" in text
+    settings = load_settings(path, environ={})
+    assert settings.server.port == 9001
+    cats = {c.name: c for c in settings.semantic.categories}
+    assert list(cats) == ["default", "faq", "medical"]
+    assert (cats["default"].threshold, cats["default"].ttl_s) == (0.62, 60.0)  # untouched
+    assert (cats["faq"].threshold, cats["faq"].max_entries, cats["faq"].examples) == (
+        0.93, 7, ("Where is my invoice?",))
+    assert (cats["medical"].threshold, cats["medical"].ttl_s, cats["medical"].max_entries) == (
+        0.91, 3600.0, 50)
+
+
+def test_write_thresholds_refuses_a_file_that_is_not_toml(tmp_path):
+    path = tmp_path / "blendcache.toml"
+    path.write_text("[semantic\nthis is not toml")
+    with pytest.raises(ConfigError, match="not valid TOML, nothing written"):
+        write_thresholds(path, {"default": 0.7})
+    assert path.read_text() == "[semantic\nthis is not toml"
+
+
+def test_each_category_can_have_its_own_target_precision(tmp_path, embedder):
+    """Pairs that carry serving categories (both labels in each): a stricter target for one
+    category raises its threshold alone; '*' is every other category's target."""
+    rows = []
+    for cat in ("faq", "chat"):
+        rows += [
+            {"a": "How do I reset my router?", "b": "How can I reset my router?",
+             "same_answer": True, "category": cat},
+            {"a": "Where is the train station?", "b": "Where's the train station?",
+             "same_answer": True, "category": cat},
+            {"a": "Is the pool open today?", "b": "Is the pool open on Friday?",
+             "same_answer": False, "category": cat},
+        ]
+    path = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    loose = calibrate(path, target_precision=0.6, embedder=embedder, verify=False,
+                      min_support=2)
+    mixed = calibrate(path, target_precision={"*": 0.6, "faq": 1.0}, embedder=embedder,
+                      verify=False, min_support=2)
+    assert set(loose) == {"faq", "chat"}
+    assert mixed["chat"] == loose["chat"]
+    assert mixed["faq"] > loose["faq"]
