@@ -17,6 +17,7 @@ from blendcache.config import (
     Settings,
     StorageConfig,
     TenantConfig,
+    UpstreamConfig,
     load_settings,
 )
 from blendcache.errors import (
@@ -85,6 +86,7 @@ __all__ = [
     "StorageError",
     "TenantConfig",
     "UnsupportedModelError",
+    "UpstreamConfig",
     "UpstreamError",
     "build_chunk_cache",
     "create_app",

@@ -52,9 +52,27 @@ class ServerConfig:
     port: int = 8000
     # Deprecated: key -> tenant, read as tenants without overrides (Settings.all_tenants).
     api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
-    upstream_url: str | None = None
-    upstream_api_key: str | None = None
     max_body_bytes: int = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    """Upstream mode (middleware/upstream.py): an OpenAI-compatible server (vLLM, llama.cpp's
+    server, OpenAI) answers what the semantic layer does not, and no local model is loaded.
+
+    ``url`` is its base URL as an OpenAI client's ``base_url`` takes it (``http://host:8000/v1``);
+    None: the local model answers. ``api_key`` is resolved at load (TOML ``api_key``, or the
+    environment variable ``api_key_env`` names, as tenants' keys are) and never shown (not in
+    the repr). ``model`` is sent upstream in place of each request's model (None: the
+    request's). Timeouts: to connect, and to wait for each read (the whole answer when not
+    streamed).
+    """
+
+    url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    model: str | None = None
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -201,6 +219,7 @@ class Settings:
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
     tenants: tuple[TenantConfig, ...] = ()  # none: an open server, one tenant (DEFAULT_TENANT)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
 
     def all_tenants(self) -> tuple[TenantConfig, ...]:
         """``tenants``, plus the keys of the deprecated ``[server] api_keys`` (joined to the
@@ -228,6 +247,7 @@ _SECTIONS = {
     "blend": BlendConfig,
     "semantic": SemanticConfig,
     "auth": AuthConfig,
+    "upstream": UpstreamConfig,
 }
 
 
@@ -259,6 +279,7 @@ def settings_from_mapping(data: Mapping[str, Any], *,
         raise ConfigError(f"unknown config sections: {', '.join(sorted(unknown))}")
     sections = {name: data.get(name, {}) for name in _SECTIONS}
     sections["auth"] = _with_secret(sections["auth"], "admin_token", "auth", environ)
+    sections["upstream"] = _with_secret(sections["upstream"], "api_key", "upstream", environ)
     parts = {name: _build(cls, sections[name], name) for name, cls in _SECTIONS.items()}
     settings = Settings(**parts, tenants=_build_tenants(data.get("tenants", {}), environ))
     validate(settings)
@@ -353,6 +374,7 @@ def validate(settings: Settings) -> None:
         if getattr(semantic, name) < 2:
             raise ConfigError(f"semantic.{name} must be >= 2, got {getattr(semantic, name)}")
     _validate_tenants(settings)
+    _validate_upstream(settings.upstream)
 
 
 def _validate_tenants(settings: Settings) -> None:
@@ -391,6 +413,14 @@ def _validate_tenant(tenant: TenantConfig) -> None:
         raise ConfigError(f"{where}: max_entries must be >= 1")
     if tenant.share_chunks not in (None, True, False):
         raise ConfigError(f"{where}: share_chunks must be true or false")
+
+
+def _validate_upstream(upstream: UpstreamConfig) -> None:
+    if upstream.url is not None and not upstream.url.startswith(("http://", "https://")):
+        raise ConfigError(f"upstream.url must be an http:// or https:// base URL such as "
+                          f"http://host:8000/v1, got {upstream.url!r}")
+    if not (upstream.connect_timeout_s > 0 and upstream.read_timeout_s > 0):
+        raise ConfigError("upstream.connect_timeout_s and upstream.read_timeout_s must be > 0")
 
 
 # Environment variables read at the edge: BLENDCACHE_<SECTION>_<KEY>, e.g. BLENDCACHE_MODEL_PATH.

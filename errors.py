@@ -87,11 +87,18 @@ class KernelError(BlendCacheError):
 
 
 class UpstreamError(BlendCacheError):
-    """The upstream OpenAI-compatible model server failed or answered with an error."""
+    """The upstream OpenAI-compatible model server failed or answered with an error.
 
-    def __init__(self, message: str, *, status_code: int = 502):
+    ``status_code`` goes to the client: the upstream's own when it answered with an error (then
+    ``body`` is its error body, passed through as is), 502 when it cannot be reached or broke
+    off, 504 when it did not answer in time. ``code`` is OpenAI's error code field."""
+
+    def __init__(self, message: str, *, status_code: int = 502, code: str | None = None,
+                 body: dict | None = None):
         super().__init__(message)
         self.status_code = status_code
+        self.code = code
+        self.body = body
 
 
 __all__ = [

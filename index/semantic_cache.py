@@ -42,16 +42,24 @@ class CachedAnswer:
     text: str
     finish_reason: str  # "stop" (complete) | "length" (cut at the request's token limit)
     token_ids: tuple[int, ...] = ()
+    # An upstream's answer (upstream mode, no local tokenizer) has no token ids: its length in
+    # tokens as the upstream reported it (usage.completion_tokens); None when it did not.
+    completion_tokens: int | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"text": self.text, "finish_reason": self.finish_reason,
-                           "token_ids": list(self.token_ids)})
+        data = {"text": self.text, "finish_reason": self.finish_reason,
+                "token_ids": list(self.token_ids)}
+        if self.completion_tokens is not None:
+            data["completion_tokens"] = self.completion_tokens
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, payload: str) -> CachedAnswer:
         data = json.loads(payload)
+        completion_tokens = data.get("completion_tokens")
         return cls(str(data["text"]), str(data["finish_reason"]),
-                   tuple(int(t) for t in data.get("token_ids", ())))
+                   tuple(int(t) for t in data.get("token_ids", ())),
+                   None if completion_tokens is None else int(completion_tokens))
 
 
 @dataclass(frozen=True)
