@@ -1,6 +1,7 @@
 """The ``blendcache`` command line: serve the proxy, run benchmarks.
 
     blendcache serve [--host H] [--port P] [--model PATH] [--data-dir DIR] [--config FILE]
+                     [--upstream URL [--upstream-key-env VAR] [--upstream-model NAME]]
     blendcache bench blend --data FILE [--limit N] [--ratios 0.05,0.15,0.3] [--json OUT]
     blendcache bench semantic --pairs FILE [--json OUT]
     blendcache bench serve --data FILE [--requests N] [--pool M] [--clients C] [--json OUT]
@@ -34,6 +35,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         choices=["debug", "info", "warning", "error"])
 
 
+def _upstream_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--upstream", metavar="URL",
+                        help="forward what the semantic cache does not answer to this "
+                             "OpenAI-compatible server, e.g. http://host:8000/v1 (vLLM, "
+                             "llama.cpp's server, https://api.openai.com/v1); no local model "
+                             "is loaded and chunk fusion is off")
+    parser.add_argument("--upstream-key-env", metavar="VAR",
+                        help="environment variable holding the upstream's API key")
+    parser.add_argument("--upstream-model", metavar="NAME",
+                        help="model name sent upstream in place of each request's")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blendcache",
@@ -48,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
+    _upstream_arguments(serve)
     serve.set_defaults(func=_serve)
 
     bench = sub.add_parser("bench", help="run a benchmark (side-by-side, one process)")
@@ -148,6 +162,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "model": {"path": args.model, "num_threads": args.threads},
         "storage": {"data_dir": args.data_dir},
         "server": {"host": getattr(args, "host", None), "port": getattr(args, "port", None)},
+        "upstream": {"url": getattr(args, "upstream", None),
+                     "api_key_env": getattr(args, "upstream_key_env", None),
+                     "model": getattr(args, "upstream_model", None)},
     }
     return load_settings(args.config, overrides=overrides)
 

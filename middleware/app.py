@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from fastapi import FastAPI, Request
@@ -17,6 +18,7 @@ from blendcache.middleware.auth import Keyring
 from blendcache.middleware.metrics import Metrics
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.routes import chat, documents, health, models, stats
+from blendcache.middleware.upstream import Upstream, error_payload
 from blendcache.recompute.model import Engine, load_engine
 from blendcache.storage.db import make_engine
 from blendcache.storage.semantic_store import SemanticStore
@@ -24,27 +26,53 @@ from blendcache.storage.semantic_store import SemanticStore
 log = logging.getLogger("blendcache.app")
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None, embedder=None) -> FastAPI:
-    """The ASGI app. ``engine`` and ``embedder`` may be passed in (tests share loaded models)."""
-    engine = engine or load_engine(settings.model, data_dir=settings.storage.data_dir)
-    if max(settings.blend.check_layers) >= engine.spec.num_layers:
-        raise ConfigError(f"blend.check_layers {list(settings.blend.check_layers)}: the model "
-                          f"{engine.spec.name} has {engine.spec.num_layers} layers")
-    app = FastAPI(title="blendcache", version="0.1.0",
+def create_app(settings: Settings, *, engine: Engine | None = None, embedder=None,
+               upstream: Upstream | None = None) -> FastAPI:
+    """The ASGI app. ``engine``, ``embedder`` and ``upstream`` may be passed in (tests share
+    loaded models). In upstream mode (``[upstream] url``, or an ``upstream`` passed in) no local
+    model is loaded: what the semantic layer does not answer is forwarded."""
+    if upstream is None and settings.upstream.url:
+        upstream = Upstream(settings.upstream)
+    if upstream is None:
+        engine = engine or load_engine(settings.model, data_dir=settings.storage.data_dir)
+        _check_layers(settings, engine)
+    else:
+        engine = None
+        log.info("upstream mode: forwarding semantic misses to %s", upstream.config.url)
+    app = FastAPI(title="blendcache", version="0.1.0", lifespan=_closing(upstream),
                   description="Semantic and chunk-level cache proxy for RAG (OpenAI-compatible)")
     app.state.settings = settings
     app.state.keyring = Keyring.from_settings(settings)
     app.state.metrics = Metrics()
     app.state.pipeline = ChatPipeline(
-        settings, engine=engine, chunk_cache=build_chunk_cache(settings, engine),
+        settings, engine=engine,
+        chunk_cache=build_chunk_cache(settings, engine) if engine is not None else None,
         semantic=build_semantic_cache(settings, embedder) if settings.semantic.enabled else None,
-        record=app.state.metrics.record)
+        record=app.state.metrics.record, upstream=upstream)
     app.state.metrics.watch(app.state.pipeline)
     for module in (chat, documents, models, health, stats):
         app.include_router(module.router)
     _install_error_handlers(app)
     _install_body_limit(app, settings.server.max_body_bytes)
     return app
+
+
+def _check_layers(settings: Settings, engine: Engine) -> None:
+    if max(settings.blend.check_layers) >= engine.spec.num_layers:
+        raise ConfigError(f"blend.check_layers {list(settings.blend.check_layers)}: the model "
+                          f"{engine.spec.name} has {engine.spec.num_layers} layers")
+
+
+def _closing(upstream: Upstream | None):
+    """The app's lifespan: the upstream's connections are closed when the server stops."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        if upstream is not None:
+            upstream.close()
+
+    return lifespan
 
 
 def build_semantic_cache(settings: Settings, embedder=None) -> SemanticCache:
@@ -83,7 +111,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UpstreamError)
     async def _upstream(_req: Request, exc: UpstreamError) -> JSONResponse:
-        return JSONResponse(error_body(str(exc), "upstream_error"), exc.status_code)
+        return JSONResponse(error_payload(exc), exc.status_code)
 
     @app.exception_handler(BlendCacheError)
     async def _internal(_req: Request, exc: BlendCacheError) -> JSONResponse:

@@ -4,10 +4,13 @@ GPTCache's pipeline of small steps, each a method here. ``start`` decides how th
 be answered *before* any token is produced (so the cache header can go out with a streamed
 response) and returns a :class:`Run` whose ``steps()`` yields the text as it comes. A cache
 failure degrades to a plain model call in exactly one place, :meth:`ChatPipeline._degrade`.
+What the semantic layer does not answer goes to one :class:`Answerer`: the local model (chunk
+fusion, decode) or, in upstream mode, an OpenAI-compatible server (middleware/upstream.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -15,7 +18,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Generator, Iterator, Protocol
 
 from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.chunk_cache.fusion import BlendOptions, fuse
@@ -28,6 +31,9 @@ from blendcache.middleware.metrics import NO_CATEGORY, RequestEvent
 from blendcache.middleware.schemas import BlendcacheOptions, ChatCompletionRequest, plain_messages
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
 from blendcache.recompute.model import Engine
+
+if TYPE_CHECKING:
+    from blendcache.middleware.upstream import Upstream
 
 log = logging.getLogger("blendcache.pipeline")
 
@@ -50,20 +56,26 @@ class Run:
     model: str
     result: Generation = field(default_factory=Generation)
     info: dict = field(default_factory=dict)  # the response's "blendcache" object
-    _steps: Iterator[str] | None = None
+    # The answer's length as an upstream counted it (upstream mode has no token ids);
+    # None: len(result.token_ids).
+    completion_tokens: int | None = None
+    _steps: Generator[str, None, None] | None = None
     _after: list[Callable[[], None]] = field(default_factory=list)
     tokens_reused: int = 0  # chunk tokens whose KV was found in a tier
     _first_text_at: float | None = None  # perf_counter() when the first text came
     _done: Callable[[Run], None] | None = None  # called once, when the answer is complete
 
     def steps(self) -> Iterator[str]:
-        """The answer's text as it comes; once it is complete, ``_done`` is told (once)."""
+        """The answer's text as it comes; once it is complete, ``_done`` is told (once).
+        NOTE: closing this closes the answer's own steps, so a stream dropped halfway releases
+        what they hold (the engine lock, an upstream connection) at once."""
         if self._steps is None:
             return
-        for text in self._steps:
-            if self._first_text_at is None:
-                self._first_text_at = time.perf_counter()
-            yield text
+        with contextlib.closing(self._steps):
+            for text in self._steps:
+                if self._first_text_at is None:
+                    self._first_text_at = time.perf_counter()
+                yield text
         self._steps = None
         if self._done is not None:
             self._done(self)
@@ -88,29 +100,58 @@ class _SemanticKey:
     tenant: str
     category: str
     context_fingerprint: str | None
+    model: str  # the model whose answers these are
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A request the semantic layer did not answer, as the model that answers it gets it."""
+
+    job: ChatJob
+    messages: list[dict]  # plain_messages of the request
+    documents: list[str]  # format_document of each document: the chunks
+    params: SamplingParams
+    key: _SemanticKey | None
+
+
+class Answerer(Protocol):
+    """What answers a miss: the local model (``ChatPipeline._answer_locally``) or an upstream
+    server (``Upstream.answer``)."""
+
+    def __call__(self, miss: Miss, run: Run) -> Iterator[str]:
+        """Start answering: what can fail before the first token raises here, before any
+        response goes out. Returns the text as it comes; ``run`` is complete once it ends."""
 
 
 class ChatPipeline:
-    def __init__(self, settings: Settings, *, engine: Engine, chunk_cache: ChunkCache | None,
-                 semantic: SemanticCache | None = None,
-                 record: Callable[[RequestEvent], None] | None = None):
+    def __init__(self, settings: Settings, *, engine: Engine | None,
+                 chunk_cache: ChunkCache | None, semantic: SemanticCache | None = None,
+                 record: Callable[[RequestEvent], None] | None = None,
+                 upstream: Upstream | None = None):
         self.settings = settings
-        self.engine = engine
+        self.engine = engine  # None in upstream mode
         self.chunk_cache = chunk_cache
         self.semantic = semantic
-        self.model_id = engine.spec.name
+        self.upstream = upstream
+        self.model_id = engine.spec.name if engine is not None else None
         self.metrics: Counter[str] = Counter()
         self.record = record  # told of every answered request (Metrics.record)
+        self._answer: Answerer = self._answer_locally if upstream is None else upstream.answer
 
     def models(self) -> list[str]:
-        return [self.model_id]
+        return [self.model_id] if self.upstream is None else self.upstream.models()
 
-    def check_model(self, name: str) -> None:
+    def check_model(self, name: str) -> str:
+        """The model that answers a request for ``name`` (cached answers are kept per model).
+        In upstream mode the upstream decides which names it serves."""
+        if self.upstream is not None:
+            return self.upstream.model_for(name)
         if name not in (self.model_id, "default"):
             raise NotFoundError(
                 f"model {name!r} does not exist; this server serves {self.model_id!r}",
                 param="model", code="model_not_found",
             )
+        return self.model_id
 
     def sampling(self, req: ChatCompletionRequest) -> SamplingParams:
         limit = req.max_completion_tokens or req.max_tokens or self.settings.model.max_new_tokens
@@ -131,40 +172,54 @@ class ChatPipeline:
 
     def _start(self, job: ChatJob) -> Run:
         req = job.request
-        self.check_model(req.model)
+        model = self.check_model(req.model)
         self.metrics["requests"] += 1
         options = req.blendcache or BlendcacheOptions()
         messages = plain_messages(req.messages)
         documents = [format_document(text) for _, text in req.document_texts()]
-        key = self._semantic_key(job, options, messages, documents)
+        key = self._semantic_key(job, options, messages, documents, model)
         params = self.sampling(req)
         replace = None  # the entry the new answer replaces: refreshed, or too short to serve
         if key is not None:
             hit = self._semantic_lookup(key)
-            if hit is not None and options.cache == "on" and _serves(hit.response,
-                                                                     params.max_new_tokens):
+            requested = req.max_completion_tokens or req.max_tokens
+            if hit is not None and options.cache == "on" and _serves(
+                    hit.response, params.max_new_tokens, requested=requested):
                 self.metrics["semantic_hits"] += 1
-                return self._replay(hit, messages, params.max_new_tokens)
+                return self._replay(hit, key, messages, params.max_new_tokens)
             self.metrics["semantic_misses"] += 1
             replace = hit.entry_id if hit is not None else None
-        run = Run(cache_status="miss", model=self.model_id)
+        run = Run(cache_status="miss", model=model)
         if key is not None:
             run.info["category"] = key.category
-        with self.engine.lock:
-            if documents:
-                ratio = self._ratio(options, key)
-                start = self._prefill_documents(messages, documents, ratio, run,
-                                                 self.settings.chunk_namespace(job.tenant))
-            else:
-                start = prefill(self.engine, self.engine.chat_prompt_ids(messages))
-        run.info["ttft_ms"] = round(start.prefill_ms, 2)
-        run._steps = self._decode(start, params, run, key, replace)
+        steps = self._answer(Miss(job, messages, documents, params, key), run)
+        run._steps = self._then_store(steps, run, key, replace)
         return run
+
+    def _answer_locally(self, miss: Miss, run: Run) -> Iterator[str]:
+        """The local model: fused chunk KVs when there are documents, else a prefill; then
+        decode."""
+        with self.engine.lock:
+            if miss.documents:
+                ratio = self._ratio(miss.job.request.blendcache or BlendcacheOptions(), miss.key)
+                namespace = self.settings.chunk_namespace(miss.job.tenant)
+                start = self._prefill_documents(miss.messages, miss.documents, ratio, run,
+                                                 namespace)
+            else:
+                start = prefill(self.engine, self.engine.chat_prompt_ids(miss.messages))
+        run.info["ttft_ms"] = round(start.prefill_ms, 2)
+        return self._decode(start, miss.params, run)
+
+    def _then_store(self, steps: Iterator[str], run: Run, key: _SemanticKey | None,
+                    replace: int | None) -> Iterator[str]:
+        yield from steps
+        if key is not None:
+            self._semantic_store(key, run, replace)
 
     # -- semantic layer ----------------------------------------------------------------------
 
     def _semantic_key(self, job: ChatJob, options: BlendcacheOptions, messages: list[dict],
-                      documents: list[str]) -> _SemanticKey | None:
+                      documents: list[str], model: str) -> _SemanticKey | None:
         if self.semantic is None or options.cache == "off":
             return None
         temperature = job.request.temperature or 0.0
@@ -181,21 +236,24 @@ class ChatPipeline:
         except CacheError as exc:
             self._degrade("semantic", exc)
             return None
-        return _SemanticKey(query, job.tenant, category, _context_fingerprint(messages, documents))
+        return _SemanticKey(query, job.tenant, category, _context_fingerprint(messages, documents),
+                            model)
 
     def _semantic_lookup(self, key: _SemanticKey) -> SemanticHit | None:
         try:
             hit = self.semantic.lookup(key.query, tenant=key.tenant, category=key.category,
-                                       model=self.model_id,
+                                       model=key.model,
                                        context_fingerprint=key.context_fingerprint)
         except CacheError as exc:
             self._degrade("semantic", exc)
             return None
         return hit
 
-    def _replay(self, hit: SemanticHit, messages: list[dict], max_tokens: int) -> Run:
-        """Answer from the semantic cache, cut to the request's token limit; a streamed request
-        gets the answer in pieces."""
+    def _replay(self, hit: SemanticHit, key: _SemanticKey, messages: list[dict],
+                max_tokens: int) -> Run:
+        """Answer from the semantic cache, cut to the request's token limit (an upstream's
+        answer, without token ids, is never cut: ``_serves``); a streamed request gets the
+        answer in pieces."""
         t0 = time.perf_counter()
         answer = hit.response
         if len(answer.token_ids) > max_tokens:
@@ -203,8 +261,9 @@ class ChatPipeline:
             answer = CachedAnswer(self.engine.tokenizer.decode(list(token_ids),
                                                                skip_special_tokens=True),
                                   "length", token_ids)
-        run = Run(cache_status="semantic-hit", model=self.model_id)
-        run.result.prompt_tokens = len(self.engine.chat_prompt_ids(messages))
+        run = Run(cache_status="semantic-hit", model=key.model,
+                  completion_tokens=answer.completion_tokens)
+        run.result.prompt_tokens = self._prompt_tokens(messages)
         run.result.token_ids = list(answer.token_ids)
         run.result.finish_reason = answer.finish_reason
         run.info.update({"category": hit.category, "similarity": round(hit.similarity, 4),
@@ -218,16 +277,22 @@ class ChatPipeline:
         run._steps = steps()
         return run
 
+    def _prompt_tokens(self, messages: list[dict]) -> int:
+        """The prompt's length in tokens; 0 in upstream mode, which has no tokenizer (and a
+        hit sends nothing upstream)."""
+        return 0 if self.engine is None else len(self.engine.chat_prompt_ids(messages))
+
     def _semantic_store(self, key: _SemanticKey, run: Run, replace: int | None) -> None:
         result = run.result
         if not result.text.strip():
             return
-        answer = CachedAnswer(result.text, result.finish_reason, tuple(result.token_ids))
+        answer = CachedAnswer(result.text, result.finish_reason, tuple(result.token_ids),
+                              run.completion_tokens)
         try:
             if replace is not None:
                 self.semantic.delete([replace])
             self.semantic.store(key.query, answer, tenant=key.tenant, category=key.category,
-                                model=self.model_id, context_fingerprint=key.context_fingerprint)
+                                model=key.model, context_fingerprint=key.context_fingerprint)
         except CacheError as exc:
             self._degrade("semantic", exc)
 
@@ -279,8 +344,8 @@ class ChatPipeline:
         """Precompute the chunk KVs of ``documents`` for ``tenant``'s requests that start with
         ``messages`` (POST /v1/blendcache/documents)."""
         if self.chunk_cache is None or not self.settings.blend.enabled:
-            raise InvalidRequestError("the chunk cache is off on this server ([blend] enabled)",
-                                      code="chunk_cache_disabled")
+            raise InvalidRequestError("the chunk cache is off on this server ([blend] enabled; "
+                                      "upstream mode has none)", code="chunk_cache_disabled")
         warmed = warm(self.chunk_cache, documents, messages=messages, lock=self.engine.lock,
                       namespace=self.settings.chunk_namespace(tenant))
         self.metrics["chunks_warmed"] += warmed.stored
@@ -302,8 +367,7 @@ class ChatPipeline:
         log.warning("%s cache failed, %s: %s", layer,
                     "nothing stored" if after_response else "serving from the model", exc)
 
-    def _decode(self, start: Prefilled, params: SamplingParams, run: Run,
-                key: _SemanticKey | None, replace: int | None) -> Iterator[str]:
+    def _decode(self, start: Prefilled, params: SamplingParams, run: Run) -> Iterator[str]:
         started = time.perf_counter()
         with self.engine.lock:
             for step in decode(self.engine, start, params, run.result):
@@ -312,8 +376,6 @@ class ChatPipeline:
         self.metrics["completion_tokens"] += len(run.result.token_ids)
         log.info("generated %d tokens in %.0f ms (prompt %d, %s)", len(run.result.token_ids),
                  (time.perf_counter() - started) * 1e3, run.result.prompt_tokens, run.cache_status)
-        if key is not None:
-            self._semantic_store(key, run, replace)
 
 
 def _event(run: Run, tenant: str, started: float) -> RequestEvent:
@@ -325,9 +387,21 @@ def _event(run: Run, tenant: str, started: float) -> RequestEvent:
                         tokens_recomputed=run.info.get("tokens_recomputed", 0))
 
 
-def _serves(answer: CachedAnswer, max_tokens: int) -> bool:
+def _serves(answer: CachedAnswer, max_tokens: int, *, requested: int | None = None) -> bool:
     """A cached answer serves a request when it is complete, or when the model cut it at a limit
-    no smaller than this request's (it is then cut again to fit)."""
+    no smaller than this request's (it is then cut again to fit).
+
+    An upstream's answer has no token ids to cut it by (upstream mode has no tokenizer), so it
+    serves only as it is, by the length the upstream reported: complete within the request's
+    own limit ``requested`` (none: any length), or cut at exactly that limit (where the
+    upstream would cut it again). NOTE: ``max_tokens`` (the local default when the request
+    sets none) does not apply to it: a request without a limit is forwarded without one.
+    """
+    if not answer.token_ids:
+        length = answer.completion_tokens
+        if answer.finish_reason == "stop":
+            return requested is None or (length is not None and length <= requested)
+        return answer.finish_reason == "length" and length is not None and length == requested
     return answer.finish_reason == "stop" or len(answer.token_ids) >= max_tokens
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Iterator
+from typing import Generator, Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.types import Send
 
+from blendcache.errors import UpstreamError
 from blendcache.middleware.deps import PipelineDep, TenantDep
 from blendcache.middleware.pipeline import ChatJob, Run
 from blendcache.middleware.schemas import ChatCompletionRequest
+from blendcache.middleware.upstream import error_payload
 
 router = APIRouter()
 CACHE_HEADER = "x-blendcache-cache"
@@ -32,8 +35,8 @@ def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep, tenant:
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         events = _sse(run, completion_id, created, include_usage)
-        return StreamingResponse(events, media_type="text/event-stream", headers=headers,
-                                 background=deferred)
+        return _EventStream(events, media_type="text/event-stream", headers=headers,
+                            background=deferred)
     result = run.finish()
     payload = {
         "id": completion_id,
@@ -52,8 +55,30 @@ def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep, tenant:
     return JSONResponse(payload, headers=headers, background=deferred)
 
 
+class _EventStream(StreamingResponse):
+    """A streamed response whose events generator is closed however the response ends.
+
+    NOTE: Starlette never closes a sync iterator whose client went away. The local decode holds
+    the engine lock across its yields (an upstream stream holds its connection): left open, a
+    dropped stream kept the lock, and with it every later request, until the garbage collector
+    happened to free it. When this ``finally`` runs the generator is not executing (a
+    cancelled thread-pool step is waited for)."""
+
+    def __init__(self, events: Generator[str, None, None], **kwargs):
+        super().__init__(events, **kwargs)
+        self._events = events
+
+    async def stream_response(self, send: Send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            self._events.close()
+
+
 def _usage(run: Run) -> dict:
-    prompt, completion = run.result.prompt_tokens, len(run.result.token_ids)
+    prompt = run.result.prompt_tokens
+    completion = (len(run.result.token_ids) if run.completion_tokens is None
+                  else run.completion_tokens)
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion}
 
@@ -67,8 +92,14 @@ def _sse(run: Run, completion_id: str, created: int, include_usage: bool) -> Ite
         return f"data: {json.dumps(body)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    for text in run.steps():
-        yield chunk({"content": text})
+    try:
+        for text in run.steps():
+            yield chunk({"content": text})
+    except UpstreamError as exc:
+        # NOTE: the response has begun (200 sent), so the failure goes out as an event in
+        # OpenAI's error shape, which the openai client raises as an APIError.
+        yield f"data: {json.dumps(error_payload(exc))}\n\n"
+        return
     yield chunk({}, run.result.finish_reason, blendcache={"cache": run.cache_status, **run.info})
     if include_usage:
         usage = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
