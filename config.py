@@ -53,6 +53,13 @@ class ServerConfig:
     # Deprecated: key -> tenant, read as tenants without overrides (Settings.all_tenants).
     api_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
     max_body_bytes: int = 8 * 1024 * 1024
+    # Bad-input limits, each a 400 that names it: documents per request (a retriever's top-k is
+    # 4-20), characters per document (ten times a typical 2,000-character RAG chunk).
+    max_documents: int = 64
+    max_document_chars: int = 20_000
+    # Documents carried in message text, split on this separator (README, "Documents in message
+    # text"); "" (the default): off, since splitting changes how the prompt is computed.
+    document_separator: str = ""
 
 
 @dataclass(frozen=True)
@@ -355,6 +362,10 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"category {cat.name!r}: ttl_s must be > 0 (inf: never expires)")
         if cat.max_entries < 1:
             raise ConfigError(f"category {cat.name!r}: max_entries must be >= 1")
+    server = settings.server
+    for name in ("max_body_bytes", "max_documents", "max_document_chars"):
+        if getattr(server, name) < 1:
+            raise ConfigError(f"server.{name} must be >= 1, got {getattr(server, name)}")
     semantic = settings.semantic
     if semantic.backend not in ("hnswlib", "faiss", "faiss-flat"):
         raise ConfigError(

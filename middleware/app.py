@@ -14,10 +14,12 @@ from blendcache.chunk_cache.cache import build_chunk_cache
 from blendcache.config import Settings
 from blendcache.errors import BlendCacheError, ConfigError, RequestError, UpstreamError
 from blendcache.index.semantic_cache import SemanticCache
+from blendcache.middleware.asgi import BodyLimit, ServerErrorGuard
 from blendcache.middleware.auth import Keyring
 from blendcache.middleware.metrics import Metrics
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.routes import chat, documents, health, models, stats
+from blendcache.middleware.schemas import error_body
 from blendcache.middleware.upstream import Upstream, error_payload
 from blendcache.recompute.model import Engine, load_engine
 from blendcache.storage.db import make_engine
@@ -54,6 +56,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
         app.include_router(module.router)
     _install_error_handlers(app)
     _install_body_limit(app, settings.server.max_body_bytes)
+    app.add_middleware(ServerErrorGuard)  # outermost of ours: also guards the body limit
     return app
 
 
@@ -86,12 +89,6 @@ def build_semantic_cache(settings: Settings, embedder=None) -> SemanticCache:
                          tenant_quotas=quotas)
 
 
-def error_body(message: str, error_type: str, *, param: str | None = None,
-               code: str | None = None) -> dict:
-    """OpenAI's error shape."""
-    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
-
-
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -121,14 +118,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return JSONResponse(error_body(str(exc.detail), kind), exc.status_code)
+        return JSONResponse(error_body(str(exc.detail), kind), exc.status_code,
+                            headers=exc.headers)  # 405's Allow
 
 
 def _install_body_limit(app: FastAPI, max_bytes: int) -> None:
-    @app.middleware("http")
-    async def _limit(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_bytes:
-            body = error_body(f"request body exceeds {max_bytes} bytes", "invalid_request_error")
-            return JSONResponse(body, 413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, max_bytes=max_bytes)

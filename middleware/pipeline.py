@@ -11,6 +11,7 @@ fusion, decode) or, in upstream mode, an OpenAI-compatible server (middleware/up
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -22,11 +23,12 @@ from typing import TYPE_CHECKING, Callable, Generator, Iterator, Protocol
 
 from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.chunk_cache.fusion import BlendOptions, fuse
-from blendcache.chunk_cache.layout import PromptLayout, build_layout, format_document
+from blendcache.chunk_cache.layout import PromptLayout, build_layout, text_prompt_ids
 from blendcache.chunk_cache.warm import Warmed, warm
 from blendcache.config import Settings
 from blendcache.errors import CacheError, InvalidRequestError, NotFoundError
 from blendcache.index.semantic_cache import CachedAnswer, SemanticCache, SemanticHit
+from blendcache.middleware.context import RequestContext, request_context
 from blendcache.middleware.metrics import NO_CATEGORY, RequestEvent
 from blendcache.middleware.schemas import BlendcacheOptions, ChatCompletionRequest, plain_messages
 from blendcache.recompute.generate import Generation, Prefilled, SamplingParams, decode, prefill
@@ -36,15 +38,20 @@ if TYPE_CHECKING:
     from blendcache.middleware.upstream import Upstream
 
 log = logging.getLogger("blendcache.pipeline")
+# Appended to the model's name in the semantic cache's namespace of text completions.
+TEXT_COMPLETION = "#text_completion"
 
 
 @dataclass(frozen=True)
 class ChatJob:
-    """A validated request, who sent it, and the category a header asked for."""
+    """A validated request, who sent it, and the category a header asked for. ``raw_prompt``:
+    a text completion (POST /v1/completions), whose one user message is the prompt, used as is
+    without the chat template."""
 
     request: ChatCompletionRequest
     tenant: str
     category_header: str | None = None
+    raw_prompt: bool = False
 
 
 @dataclass
@@ -101,6 +108,14 @@ class _SemanticKey:
     category: str
     context_fingerprint: str | None
     model: str  # the model whose answers these are
+    # NOTE: a text completion continues its prompt where a chat answers it, so the two never
+    # share answers: a completion's are kept under the model's name + TEXT_COMPLETION.
+    text_completion: bool = False
+
+    @property
+    def space(self) -> str:
+        """The model name the semantic cache keeps these answers under."""
+        return self.model + (TEXT_COMPLETION if self.text_completion else "")
 
 
 @dataclass(frozen=True)
@@ -108,10 +123,11 @@ class Miss:
     """A request the semantic layer did not answer, as the model that answers it gets it."""
 
     job: ChatJob
-    messages: list[dict]  # plain_messages of the request
-    documents: list[str]  # format_document of each document: the chunks
+    messages: list[dict]  # plain_messages of the request (documents in text cut out: context)
+    documents: list[str]  # the chunks: format_document of each document, or split from text
     params: SamplingParams
     key: _SemanticKey | None
+    layout: PromptLayout | None = None  # the local prompt's token ids; None in upstream mode
 
 
 class Answerer(Protocol):
@@ -175,10 +191,17 @@ class ChatPipeline:
         model = self.check_model(req.model)
         self.metrics["requests"] += 1
         options = req.blendcache or BlendcacheOptions()
-        messages = plain_messages(req.messages)
-        documents = [format_document(text) for _, text in req.document_texts()]
-        key = self._semantic_key(job, options, messages, documents, model)
+        # NOTE: documents in message text are split out only where chunks are made (locally);
+        # the prompt's length is checked against the window only where there is a tokenizer.
+        context = request_context(plain_messages(req.messages),
+                                  [text for _, text in req.document_texts()], self.settings.server,
+                                  split=self.engine is not None)
+        messages, documents = context.messages, context.documents
+        layout = self._layout(job, context) if self.engine is not None else None
         params = self.sampling(req)
+        if layout is not None:
+            params = self._fit_window(params, len(layout.ids), job)
+        key = self._semantic_key(job, options, messages, documents, model)
         replace = None  # the entry the new answer replaces: refreshed, or too short to serve
         if key is not None:
             hit = self._semantic_lookup(key)
@@ -186,13 +209,14 @@ class ChatPipeline:
             if hit is not None and options.cache == "on" and _serves(
                     hit.response, params.max_new_tokens, requested=requested):
                 self.metrics["semantic_hits"] += 1
-                return self._replay(hit, key, messages, params.max_new_tokens)
+                prompt_tokens = len(layout.ids) if layout is not None else 0
+                return self._replay(hit, key, prompt_tokens, params.max_new_tokens)
             self.metrics["semantic_misses"] += 1
             replace = hit.entry_id if hit is not None else None
         run = Run(cache_status="miss", model=model)
         if key is not None:
             run.info["category"] = key.category
-        steps = self._answer(Miss(job, messages, documents, params, key), run)
+        steps = self._answer(Miss(job, messages, documents, params, key, layout), run)
         run._steps = self._then_store(steps, run, key, replace)
         return run
 
@@ -203,10 +227,9 @@ class ChatPipeline:
             if miss.documents:
                 ratio = self._ratio(miss.job.request.blendcache or BlendcacheOptions(), miss.key)
                 namespace = self.settings.chunk_namespace(miss.job.tenant)
-                start = self._prefill_documents(miss.messages, miss.documents, ratio, run,
-                                                 namespace)
+                start = self._prefill_documents(miss.layout, ratio, run, namespace)
             else:
-                start = prefill(self.engine, self.engine.chat_prompt_ids(miss.messages))
+                start = prefill(self.engine, miss.layout.ids)
         run.info["ttft_ms"] = round(start.prefill_ms, 2)
         return self._decode(start, miss.params, run)
 
@@ -215,6 +238,47 @@ class ChatPipeline:
         yield from steps
         if key is not None:
             self._semantic_store(key, run, replace)
+
+    # -- the prompt --------------------------------------------------------------------------
+
+    def _layout(self, job: ChatJob, context: RequestContext) -> PromptLayout:
+        """The prompt's token ids: documents laid out as chunks, else the whole prompt as the
+        prefix (the chat template's rendering, or a text completion's prompt as is)."""
+        if context.documents:
+            return build_layout(self.engine, context.messages, context.documents,
+                                slot=context.slot, template=not job.raw_prompt)
+        if job.raw_prompt:
+            ids = text_prompt_ids(self.engine, "".join(m["content"] for m in context.messages))
+        else:
+            ids = self.engine.chat_prompt_ids(context.messages)
+        return PromptLayout(prefix=tuple(ids), chunks=(), suffix=())
+
+    def context_window(self) -> int | None:
+        """Most tokens the model attends over (prompt and answer), from its config."""
+        return getattr(self.engine.model.config, "max_position_embeddings", None)
+
+    def _fit_window(self, params: SamplingParams, prompt_tokens: int,
+                    job: ChatJob) -> SamplingParams:
+        """400 for a prompt, or a prompt and its max_tokens, over the model's context window;
+        without max_tokens the answer is cut to fit."""
+        window, req = self.context_window(), job.request
+        if window is None:
+            return params
+        if prompt_tokens >= window:
+            raise InvalidRequestError(
+                f"the prompt is {prompt_tokens} tokens: the model's context window of {window} "
+                f"tokens (max_position_embeddings) leaves no room for an answer",
+                param="prompt" if job.raw_prompt else "messages", code="context_length_exceeded")
+        if prompt_tokens + params.max_new_tokens <= window:
+            return params
+        asked = ("max_completion_tokens" if req.max_completion_tokens is not None
+                 else "max_tokens" if req.max_tokens is not None else None)
+        if asked is None:
+            return dataclasses.replace(params, max_new_tokens=window - prompt_tokens)
+        raise InvalidRequestError(
+            f"the prompt ({prompt_tokens} tokens) and {asked} ({params.max_new_tokens}) exceed "
+            f"the model's context window of {window} tokens", param=asked,
+            code="context_length_exceeded")
 
     # -- semantic layer ----------------------------------------------------------------------
 
@@ -237,19 +301,19 @@ class ChatPipeline:
             self._degrade("semantic", exc)
             return None
         return _SemanticKey(query, job.tenant, category, _context_fingerprint(messages, documents),
-                            model)
+                            model, text_completion=job.raw_prompt)
 
     def _semantic_lookup(self, key: _SemanticKey) -> SemanticHit | None:
         try:
             hit = self.semantic.lookup(key.query, tenant=key.tenant, category=key.category,
-                                       model=key.model,
+                                       model=key.space,
                                        context_fingerprint=key.context_fingerprint)
         except CacheError as exc:
             self._degrade("semantic", exc)
             return None
         return hit
 
-    def _replay(self, hit: SemanticHit, key: _SemanticKey, messages: list[dict],
+    def _replay(self, hit: SemanticHit, key: _SemanticKey, prompt_tokens: int,
                 max_tokens: int) -> Run:
         """Answer from the semantic cache, cut to the request's token limit (an upstream's
         answer, without token ids, is never cut: ``_serves``); a streamed request gets the
@@ -263,7 +327,7 @@ class ChatPipeline:
                                   "length", token_ids)
         run = Run(cache_status="semantic-hit", model=key.model,
                   completion_tokens=answer.completion_tokens)
-        run.result.prompt_tokens = self._prompt_tokens(messages)
+        run.result.prompt_tokens = prompt_tokens
         run.result.token_ids = list(answer.token_ids)
         run.result.finish_reason = answer.finish_reason
         run.info.update({"category": hit.category, "similarity": round(hit.similarity, 4),
@@ -277,11 +341,6 @@ class ChatPipeline:
         run._steps = steps()
         return run
 
-    def _prompt_tokens(self, messages: list[dict]) -> int:
-        """The prompt's length in tokens; 0 in upstream mode, which has no tokenizer (and a
-        hit sends nothing upstream)."""
-        return 0 if self.engine is None else len(self.engine.chat_prompt_ids(messages))
-
     def _semantic_store(self, key: _SemanticKey, run: Run, replace: int | None) -> None:
         result = run.result
         if not result.text.strip():
@@ -292,7 +351,7 @@ class ChatPipeline:
             if replace is not None:
                 self.semantic.delete([replace])
             self.semantic.store(key.query, answer, tenant=key.tenant, category=key.category,
-                                model=key.model, context_fingerprint=key.context_fingerprint)
+                                model=key.space, context_fingerprint=key.context_fingerprint)
         except CacheError as exc:
             self._degrade("semantic", exc)
 
@@ -308,9 +367,8 @@ class ChatPipeline:
                 return category_ratio
         return self.settings.blend.recompute_ratio
 
-    def _prefill_documents(self, messages, documents, ratio: float, run: Run,
+    def _prefill_documents(self, layout: PromptLayout, ratio: float, run: Run,
                            namespace: str) -> Prefilled:
-        layout = build_layout(self.engine, messages, documents)
         if self.chunk_cache is None or not self.settings.blend.enabled:
             return prefill(self.engine, layout.ids)
         cfg = self.settings.blend

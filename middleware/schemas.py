@@ -115,3 +115,16 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+def error_body(message: str, error_type: str, *, param: str | None = None,
+               code: str | None = None) -> dict:
+    """OpenAI's error shape (``ErrorResponse``)."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def server_error_body(exc: BaseException) -> dict:
+    """The body of a 500 for an unexpected exception: its class, not its text (which may carry
+    internals)."""
+    return error_body(f"internal server error ({type(exc).__name__}); the server log has the "
+                      f"details", "server_error")

@@ -36,6 +36,8 @@ def test_categories_from_toml(tmp_path):
     ({"blend": {"check_layers": [2, 8, 2]}}, "repeats a layer"),
     ({"semantic": {"max_temperature": -0.1}}, "max_temperature"),
     ({"blend": {"background": "/no/such/background.txt"}}, "blend.background"),
+    ({"server": {"max_documents": 0}}, "server.max_documents must be >= 1"),
+    ({"server": {"max_document_chars": -1}}, "server.max_document_chars must be >= 1"),
 ])
 def test_bad_config_is_a_config_error(data, match):
     with pytest.raises(ConfigError, match=match):

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Generator, Iterator
+from typing import Iterator
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
-from starlette.types import Send
 
 from blendcache.errors import UpstreamError
 from blendcache.middleware.deps import PipelineDep, TenantDep
 from blendcache.middleware.pipeline import ChatJob, Run
 from blendcache.middleware.schemas import ChatCompletionRequest
+from blendcache.middleware.streaming import EventStream, guarded
 from blendcache.middleware.upstream import error_payload
 
 router = APIRouter()
@@ -34,9 +34,9 @@ def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep, tenant:
     deferred = BackgroundTask(run.after_response)  # runs once the response is sent
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _sse(run, completion_id, created, include_usage)
-        return _EventStream(events, media_type="text/event-stream", headers=headers,
-                            background=deferred)
+        events = guarded(_sse(run, completion_id, created, include_usage))
+        return EventStream(events, media_type="text/event-stream", headers=headers,
+                           background=deferred)
     result = run.finish()
     payload = {
         "id": completion_id,
@@ -53,26 +53,6 @@ def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep, tenant:
         "blendcache": {"cache": run.cache_status, **run.info},
     }
     return JSONResponse(payload, headers=headers, background=deferred)
-
-
-class _EventStream(StreamingResponse):
-    """A streamed response whose events generator is closed however the response ends.
-
-    NOTE: Starlette never closes a sync iterator whose client went away. The local decode holds
-    the engine lock across its yields (an upstream stream holds its connection): left open, a
-    dropped stream kept the lock, and with it every later request, until the garbage collector
-    happened to free it. When this ``finally`` runs the generator is not executing (a
-    cancelled thread-pool step is waited for)."""
-
-    def __init__(self, events: Generator[str, None, None], **kwargs):
-        super().__init__(events, **kwargs)
-        self._events = events
-
-    async def stream_response(self, send: Send) -> None:
-        try:
-            await super().stream_response(send)
-        finally:
-            self._events.close()
 
 
 def _usage(run: Run) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from blendcache.middleware.context import check_document_chars
 from blendcache.middleware.deps import PipelineDep, TenantDep
 from blendcache.middleware.schemas import DocumentsRequest, plain_messages
 
@@ -15,6 +16,7 @@ router = APIRouter()
 def store_documents(body: DocumentsRequest, pipeline: PipelineDep, tenant: TenantDep) -> dict:
     if body.model is not None:
         pipeline.check_model(body.model)
+    check_document_chars(body.document_texts(), pipeline.settings.server)
     warmed = pipeline.store_documents(plain_messages(body.messages), body.document_texts(),
                                       tenant=tenant)
     return {"object": "blendcache.documents", "documents": warmed.total,
