@@ -13,6 +13,7 @@
     │   │   └── CorruptBlobError    checksum mismatch on read: recompute, never serve
     │   └── IndexError_             semantic index failure (named to avoid the builtin)
     ├── KernelError                 unsupported shape/dtype for a kernel launcher
+    ├── NotReadyError               503: the server cannot serve yet (GET /readyz says why)
     └── UpstreamError               the upstream OpenAI-compatible server failed
 
 Third-party exceptions are translated in exactly one place per subsystem
@@ -86,6 +87,10 @@ class KernelError(BlendCacheError):
     """A kernel launcher was given shapes or dtypes it does not support."""
 
 
+class NotReadyError(BlendCacheError):
+    """The server cannot serve requests now: no model loaded, the database unreachable."""
+
+
 class UpstreamError(BlendCacheError):
     """The upstream OpenAI-compatible model server failed or answered with an error.
 
@@ -115,5 +120,6 @@ __all__ = [
     "CorruptBlobError",
     "IndexError_",
     "KernelError",
+    "NotReadyError",
     "UpstreamError",
 ]

@@ -12,13 +12,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from blendcache.chunk_cache.cache import build_chunk_cache
 from blendcache.config import Settings
-from blendcache.errors import BlendCacheError, ConfigError, RequestError, UpstreamError
+from blendcache.errors import (BlendCacheError, ConfigError, NotReadyError, RequestError,
+                               UpstreamError)
 from blendcache.index.semantic_cache import SemanticCache
 from blendcache.middleware.asgi import BodyLimit, ServerErrorGuard
 from blendcache.middleware.auth import Keyring
 from blendcache.middleware.metrics import Metrics
 from blendcache.middleware.pipeline import ChatPipeline
-from blendcache.middleware.routes import chat, documents, health, models, stats
+from blendcache.middleware.routes import chat, completions, documents, health, models, stats
 from blendcache.middleware.schemas import error_body
 from blendcache.middleware.upstream import Upstream, error_payload
 from blendcache.recompute.model import Engine, load_engine
@@ -52,7 +53,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
         semantic=build_semantic_cache(settings, embedder) if settings.semantic.enabled else None,
         record=app.state.metrics.record, upstream=upstream)
     app.state.metrics.watch(app.state.pipeline)
-    for module in (chat, documents, models, health, stats):
+    for module in (chat, completions, documents, models, health, stats):
         app.include_router(module.router)
     _install_error_handlers(app)
     _install_body_limit(app, settings.server.max_body_bytes)
@@ -109,6 +110,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UpstreamError)
     async def _upstream(_req: Request, exc: UpstreamError) -> JSONResponse:
         return JSONResponse(error_payload(exc), exc.status_code)
+
+    @app.exception_handler(NotReadyError)
+    async def _not_ready(_req: Request, exc: NotReadyError) -> JSONResponse:
+        log.warning("%s", exc)
+        return JSONResponse(error_body(str(exc), "server_error", code="not_ready"), 503)
 
     @app.exception_handler(BlendCacheError)
     async def _internal(_req: Request, exc: BlendCacheError) -> JSONResponse:

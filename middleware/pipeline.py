@@ -188,6 +188,10 @@ class ChatPipeline:
 
     def _start(self, job: ChatJob) -> Run:
         req = job.request
+        if job.raw_prompt and self.upstream is not None:
+            raise InvalidRequestError("text completions are served in local mode only; this "
+                                      "server forwards chat completions to an upstream",
+                                      code="unsupported_in_upstream_mode")
         model = self.check_model(req.model)
         self.metrics["requests"] += 1
         options = req.blendcache or BlendcacheOptions()
@@ -369,7 +373,10 @@ class ChatPipeline:
 
     def _prefill_documents(self, layout: PromptLayout, ratio: float, run: Run,
                            namespace: str) -> Prefilled:
-        if self.chunk_cache is None or not self.settings.blend.enabled:
+        # NOTE: chunks are prefilled after the prompt's prefix (its first token is the attention
+        # sink); a text completion whose documents open the prompt has none when the tokenizer
+        # adds no BOS, and is answered by a full prefill.
+        if self.chunk_cache is None or not self.settings.blend.enabled or not layout.prefix:
             return prefill(self.engine, layout.ids)
         cfg = self.settings.blend
         options = BlendOptions(recompute_ratio=ratio, check_layers=cfg.check_layers,

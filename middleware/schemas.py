@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic_core import PydanticCustomError
 
 
 class TextPart(BaseModel):
@@ -91,6 +92,94 @@ class ChatCompletionRequest(BaseModel):
         return [(None, d) if isinstance(d, str) else (d.id, d.text) for d in docs]
 
 
+# OpenAI's default max_tokens of a text completion (vLLM's too); chat's is [model] max_new_tokens.
+COMPLETION_DEFAULT_MAX_TOKENS = 16
+
+
+def _unsupported(message: str) -> PydanticCustomError:
+    return PydanticCustomError("unsupported", message)
+
+
+class CompletionRequest(BaseModel):
+    """POST /v1/completions, OpenAI's legacy text completions: one prompt, continued as is (no
+    chat template). The fields a completion cannot honour here are refused, each by name."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: StrictStr
+    prompt: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]] = Field(
+        description="one prompt: a string, or a list of one string (token ids are refused)")
+    max_tokens: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        None, description=f"default {COMPLETION_DEFAULT_MAX_TOKENS}, as OpenAI's")
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+    top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    n: Annotated[StrictInt, Field(ge=1)] | None = Field(None, description="only 1")
+    best_of: Annotated[StrictInt, Field(ge=1)] | None = Field(None, description="only 1")
+    echo: StrictBool = Field(False, description="only false")
+    logprobs: StrictInt | None = Field(None, description="only null")
+    suffix: StrictStr | None = Field(None, description="only null or empty")
+    stream: StrictBool = False
+    stream_options: StreamOptions | None = None
+    stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
+    seed: StrictInt | None = None
+    user: StrictStr | None = None
+    documents: list[StrictStr | DocumentObject] | None = None
+    blendcache: BlendcacheOptions | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_text_prompt(cls, prompt):
+        if isinstance(prompt, list):
+            if any(not isinstance(p, str) for p in prompt):
+                raise _unsupported("token-id prompts are not supported: send the prompt as text")
+            if len(prompt) != 1:
+                raise _unsupported(f"a batch of {len(prompt)} prompts is not supported: send "
+                                   f"one prompt per request")
+            prompt = prompt[0]
+        if not prompt.strip():
+            raise _unsupported("the prompt is empty")
+        return prompt
+
+    @field_validator("n", "best_of")
+    @classmethod
+    def _one_completion(cls, value, info):
+        if value not in (None, 1):
+            raise _unsupported(f"{info.field_name} > 1 is not supported: one completion per "
+                               f"request")
+        return value
+
+    @field_validator("echo")
+    @classmethod
+    def _no_echo(cls, echo):
+        if echo:
+            raise _unsupported("echo is not supported: the completion never repeats the prompt")
+        return echo
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, logprobs):
+        if logprobs is not None:
+            raise _unsupported("logprobs are not supported")
+        return logprobs
+
+    @field_validator("suffix")
+    @classmethod
+    def _no_suffix(cls, suffix):
+        if suffix:
+            raise _unsupported("suffix (insertion) is not supported")
+        return suffix
+
+    def as_chat(self) -> ChatCompletionRequest:
+        """The request as the pipeline takes it: the prompt as the one user message (which the
+        pipeline uses as is, without the chat template: ``ChatJob.raw_prompt``)."""
+        return ChatCompletionRequest(
+            model=self.model, messages=[ChatMessage(role="user", content=self.prompt)],
+            max_tokens=self.max_tokens or COMPLETION_DEFAULT_MAX_TOKENS,
+            temperature=self.temperature, top_p=self.top_p, stream=self.stream,
+            stream_options=self.stream_options, stop=self.stop, seed=self.seed, user=self.user,
+            documents=self.documents, blendcache=self.blendcache)
+
+
 class DocumentsRequest(BaseModel):
     """POST /v1/blendcache/documents: chunk KVs to precompute. ``messages`` are what the later
     requests carry before their question (a system prompt, earlier turns); none: no system
@@ -128,3 +217,20 @@ def server_error_body(exc: BaseException) -> dict:
     internals)."""
     return error_body(f"internal server error ({type(exc).__name__}); the server log has the "
                       f"details", "server_error")
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid request: not JSON, a field of the wrong type or value, a limit exceeded "
+         "([server] max_documents, max_document_chars, the model's context window)",
+    401: "Missing or unknown API key",
+    404: "Unknown model",
+    413: "Request body over [server] max_body_bytes",
+    500: "Unexpected server failure (logged with its traceback)",
+    503: "Not ready: the message says why",
+}
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` of a route: each status code with OpenAI's error body."""
+    return {code: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[code]}
+            for code in status_codes}

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from blendcache.errors import StorageError
 
@@ -33,6 +34,26 @@ def make_engine(url: str) -> Engine:
         return engine
     except (SQLAlchemyError, OSError) as exc:
         raise StorageError(f"cannot open database {url}: {exc}") from exc
+
+
+def ping(url: str, *, timeout_s: int = 5) -> None:
+    """Open a fresh connection to ``url`` and run ``SELECT 1`` (the readiness probe); a
+    StorageError says why it cannot. A SQLite file must exist: the probe creates nothing."""
+    kwargs: dict = {"poolclass": NullPool}
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        url = f"sqlite:///file:{url[len('sqlite:///'):]}?mode=rw&uri=true"
+    elif url.startswith("postgresql"):
+        kwargs["connect_args"] = {"connect_timeout": timeout_s}
+    engine = create_engine(url, **kwargs)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        cause = exc.orig if getattr(exc, "orig", None) is not None else exc
+        reason = (str(cause).strip().splitlines() or [""])[0]
+        raise StorageError(f"database unreachable ({type(cause).__name__}: {reason})") from exc
+    finally:
+        engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

@@ -229,3 +229,17 @@ def test_a_failure_mid_stream_ends_on_an_openai_error_event(caplog):
     refused = InvalidRequestError("no", param="stop", code="bad_stop")
     refusal = error("no", param="stop", code="bad_stop")
     assert list(guarded(events(refused)))[1] == f"data: {json.dumps(refusal)}\n\n"
+
+
+def test_documents_without_a_user_message_are_a_400_in_upstream_mode_too(make_settings, embedder,
+                                                                         tmp_path):
+    from blendcache.config import ModelConfig, UpstreamConfig
+    from blendcache.middleware.app import create_app
+
+    settings = make_settings(model=ModelConfig(path=str(tmp_path / "no-such-model")),
+                             upstream=UpstreamConfig(url="http://127.0.0.1:9/v1"))
+    body = {"model": MODEL, "messages": [{"role": "system", "content": "Be brief."}],
+            "documents": ["Paris is in France."], "max_tokens": 2}
+    with TestClient(create_app(settings, embedder=embedder)) as c:
+        r = c.post(URL, json=body)
+    assert (r.status_code, r.json()) == (400, NO_USER_MESSAGE)
