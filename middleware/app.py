@@ -18,6 +18,7 @@ from blendcache.index.semantic_cache import SemanticCache
 from blendcache.middleware.asgi import BodyLimit, ServerErrorGuard
 from blendcache.middleware.auth import Keyring
 from blendcache.middleware.metrics import Metrics
+from blendcache.middleware.openapi import install_openapi
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.routes import chat, completions, documents, health, models, stats
 from blendcache.middleware.schemas import error_body
@@ -56,6 +57,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
     for module in (chat, completions, documents, models, health, stats):
         app.include_router(module.router)
     _install_error_handlers(app)
+    install_openapi(app)
     _install_body_limit(app, settings.server.max_body_bytes)
     app.add_middleware(ServerErrorGuard)  # outermost of ours: also guards the body limit
     return app

@@ -8,13 +8,29 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr,
+                      WithJsonSchema, field_validator)
 from pydantic_core import PydanticCustomError
+
+
+# OpenAI's seed is an int64, and so is torch's generator seed.
+Int64 = Annotated[StrictInt, Field(ge=-2**63, le=2**63 - 1)]
 
 
 class TextPart(BaseModel):
     type: Literal["text"]
     text: StrictStr
+
+
+# JSON Schema of a text that is not blank, as a string or as text parts (the schema says what the
+# validators check, so generated clients and requests get it right).
+_TEXT = {"type": "string", "pattern": "\\S"}
+_SOME_TEXT = {"anyOf": [_TEXT, {"type": "array", "contains": {
+    "required": ["text"], "properties": {"text": _TEXT}}}]}
+
+
+def _only(schema: dict, description: str) -> WithJsonSchema:
+    return WithJsonSchema({**schema, "description": description})
 
 
 class ChatMessage(BaseModel):
@@ -61,7 +77,8 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: StrictStr
-    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    messages: Annotated[list[ChatMessage], Field(min_length=1, json_schema_extra={
+        "contains": {"required": ["content"], "properties": {"content": _SOME_TEXT}}})]
     max_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
     max_completion_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
@@ -70,7 +87,7 @@ class ChatCompletionRequest(BaseModel):
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
-    seed: StrictInt | None = None
+    seed: Int64 | None = None
     user: StrictStr | None = None
     documents: list[StrictStr | DocumentObject] | None = None
     blendcache: BlendcacheOptions | None = None
@@ -96,6 +113,9 @@ class ChatCompletionRequest(BaseModel):
 COMPLETION_DEFAULT_MAX_TOKENS = 16
 
 
+_ONE = {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1}, {"type": "null"}]}
+
+
 def _unsupported(message: str) -> PydanticCustomError:
     return PydanticCustomError("unsupported", message)
 
@@ -107,21 +127,26 @@ class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: StrictStr
-    prompt: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]] = Field(
-        description="one prompt: a string, or a list of one string (token ids are refused)")
+    # OpenAI's four forms of a prompt are parsed, the unsupported ones refused by name.
+    prompt: Annotated[StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]],
+                      _only({"anyOf": [_TEXT, {"type": "array", "items": _TEXT, "minItems": 1,
+                                               "maxItems": 1}]},
+                            "one prompt: a string, or a list of one string")]
     max_tokens: Annotated[StrictInt, Field(ge=1)] | None = Field(
         None, description=f"default {COMPLETION_DEFAULT_MAX_TOKENS}, as OpenAI's")
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
-    n: Annotated[StrictInt, Field(ge=1)] | None = Field(None, description="only 1")
-    best_of: Annotated[StrictInt, Field(ge=1)] | None = Field(None, description="only 1")
-    echo: StrictBool = Field(False, description="only false")
-    logprobs: StrictInt | None = Field(None, description="only null")
-    suffix: StrictStr | None = Field(None, description="only null or empty")
+    n: Annotated[StrictInt | None, _only(_ONE, "only 1")] = None
+    best_of: Annotated[StrictInt | None, _only(_ONE, "only 1")] = None
+    echo: Annotated[StrictBool, _only({"type": "boolean", "enum": [False]}, "only false")] = False
+    logprobs: Annotated[StrictInt | None, _only({"type": "null"}, "only null")] = None
+    suffix: Annotated[StrictStr | None, _only({"anyOf": [{"type": "string", "maxLength": 0},
+                                                         {"type": "null"}]},
+                                              "only null or empty")] = None
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
-    seed: StrictInt | None = None
+    seed: Int64 | None = None
     user: StrictStr | None = None
     documents: list[StrictStr | DocumentObject] | None = None
     blendcache: BlendcacheOptions | None = None
@@ -195,6 +220,124 @@ class DocumentsRequest(BaseModel):
         return [d if isinstance(d, str) else d.text for d in self.documents]
 
 
+# -- responses (documented in the OpenAPI schema; the routes build them as dicts) -----------
+
+FinishReason = Literal["stop", "length"]
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class BlendcacheInfo(BaseModel):
+    """The response's ``blendcache`` object: how the request was answered."""
+
+    cache: Literal["miss", "blend", "semantic-hit"]
+    ttft_ms: float
+    category: str | None = None  # with the semantic cache on
+    similarity: float | None = None  # semantic hits
+    chunks_reused: int | None = None  # requests with documents
+    chunks_total: int | None = None
+    chunks_deferred: int | None = None
+    recompute_ratio: float | None = None
+    tokens_recomputed: int | None = None
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChatChoice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: FinishReason | None
+    logprobs: None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+    blendcache: BlendcacheInfo
+
+
+class CompletionChoice(BaseModel):
+    text: str
+    index: int
+    logprobs: None
+    finish_reason: FinishReason | None
+
+
+class TextCompletion(BaseModel):
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage
+    blendcache: BlendcacheInfo
+
+
+class ChatDelta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChatChunkChoice(BaseModel):
+    index: int
+    delta: ChatDelta
+    finish_reason: FinishReason | None
+    logprobs: None
+
+
+class ChatCompletionChunk(BaseModel):
+    """One event of a streamed chat completion. The last chunk with choices carries the finish
+    reason and ``blendcache``; with ``stream_options.include_usage`` a last one has no choices
+    and the usage."""
+
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    choices: list[ChatChunkChoice]
+    usage: Usage | None = None
+    blendcache: BlendcacheInfo | None = None
+
+
+class TextCompletionChunk(BaseModel):
+    """One event of a streamed text completion, laid out as ``ChatCompletionChunk``."""
+
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None
+    blendcache: BlendcacheInfo | None = None
+
+
+# The chunks of streamed responses: the OpenAPI schema lists them beside the routes' models.
+STREAM_CHUNKS = (ChatCompletionChunk, TextCompletionChunk)
+
+
+class ModelObject(BaseModel):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(BaseModel):
+    object: Literal["list"]
+    data: list[ModelObject]
+
+
 class ErrorBody(BaseModel):
     message: str
     type: str
@@ -234,3 +377,26 @@ def error_responses(*status_codes: int) -> dict[int | str, dict]:
     """OpenAPI ``responses`` of a route: each status code with OpenAI's error body."""
     return {code: {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[code]}
             for code in status_codes}
+
+
+def completion_responses(model: type[BaseModel],
+                         chunk: type[BaseModel]) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` of a completion route: ``model`` as JSON, or server-sent events of
+    ``chunk`` (``stream: true``), with the cache header; then its errors."""
+    header = {"description": "how it was answered: miss, blend (chunk KVs reused) or "
+                             "semantic-hit", "schema": {"type": "string"}}
+    return {200: {"model": model, "headers": {"x-blendcache-cache": header},
+                  "content": {"text/event-stream": {"schema": _event_schema(chunk)}},
+                  "description": "The completion (JSON), or its chunks as server-sent events "
+                                 "when the request streams"},
+            **error_responses(400, 401, 404, 413, 500)}
+
+
+def _event_schema(chunk: type[BaseModel]) -> dict:
+    """One server-sent event (OpenAPI 3.1: a stream's schema is its events'): its data is a
+    ``chunk`` as JSON, OpenAI's error body (a failure mid-stream) or ``[DONE]``."""
+    as_json = {"type": "string", "contentMediaType": "application/json", "contentSchema": {
+        "anyOf": [{"$ref": f"#/components/schemas/{chunk.__name__}"},
+                  {"$ref": "#/components/schemas/ErrorResponse"}]}}
+    return {"type": "object", "required": ["data"],
+            "properties": {"data": {"anyOf": [{"const": "[DONE]"}, as_json]}}}

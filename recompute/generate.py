@@ -20,7 +20,7 @@ from blendcache.recompute.prefill import to_cache
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """OpenAI-style sampling knobs. ``temperature == 0`` is greedy."""
+    """OpenAI-style sampling knobs. ``temperature == 0`` (below ``MIN_TEMPERATURE``) is greedy."""
 
     max_new_tokens: int = 256
     temperature: float = 0.0
@@ -73,8 +73,13 @@ def prefill(engine: Engine, prompt_ids: list[int], *, after: KV | None = None) -
     return Prefilled(out.past_key_values, logits, len(prompt_ids), (time.perf_counter() - start) * 1e3)
 
 
+# NOTE: below this temperature sampling is the argmax anyway, and dividing float32 logits by it
+# may overflow to inf (NaN probabilities): such requests decode greedily.
+MIN_TEMPERATURE = 1e-5
+
+
 def _pick(logits: torch.Tensor, params: SamplingParams, gen: torch.Generator | None) -> int:
-    if params.temperature <= 0.0:
+    if params.temperature < MIN_TEMPERATURE:
         return int(torch.argmax(logits))
     probs = torch.softmax(logits / params.temperature, dim=-1)
     if params.top_p < 1.0:

@@ -14,7 +14,8 @@ from starlette.background import BackgroundTask
 from blendcache.errors import UpstreamError
 from blendcache.middleware.deps import PipelineDep, TenantDep
 from blendcache.middleware.pipeline import ChatJob, Run
-from blendcache.middleware.schemas import ChatCompletionRequest
+from blendcache.middleware.schemas import (ChatCompletion, ChatCompletionChunk,
+                                           ChatCompletionRequest, completion_responses)
 from blendcache.middleware.streaming import EventStream, guarded
 from blendcache.middleware.upstream import error_payload
 
@@ -23,7 +24,8 @@ CACHE_HEADER = "x-blendcache-cache"
 CATEGORY_HEADER = "x-blendcache-category"
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses=completion_responses(ChatCompletion,
+                                                                          ChatCompletionChunk))
 def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep, tenant: TenantDep,
                      request: Request):
     category = request.headers.get(CATEGORY_HEADER)

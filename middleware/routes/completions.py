@@ -17,13 +17,15 @@ from starlette.background import BackgroundTask
 from blendcache.middleware.deps import PipelineDep, TenantDep
 from blendcache.middleware.pipeline import ChatJob, Run
 from blendcache.middleware.routes.chat import CACHE_HEADER, CATEGORY_HEADER
-from blendcache.middleware.schemas import CompletionRequest, error_responses
+from blendcache.middleware.schemas import (CompletionRequest, TextCompletion, TextCompletionChunk,
+                                           completion_responses)
 from blendcache.middleware.streaming import EventStream, guarded, sse
 
 router = APIRouter()
 
 
-@router.post("/v1/completions", responses=error_responses(400, 401, 404, 413, 500))
+@router.post("/v1/completions",
+             responses=completion_responses(TextCompletion, TextCompletionChunk))
 def completions(body: CompletionRequest, pipeline: PipelineDep, tenant: TenantDep,
                 request: Request):
     job = ChatJob(request=body.as_chat(), tenant=tenant, raw_prompt=True,

@@ -7,12 +7,12 @@ from fastapi import APIRouter
 
 from blendcache.middleware.context import check_document_chars
 from blendcache.middleware.deps import PipelineDep, TenantDep
-from blendcache.middleware.schemas import DocumentsRequest, plain_messages
+from blendcache.middleware.schemas import DocumentsRequest, error_responses, plain_messages
 
 router = APIRouter()
 
 
-@router.post("/v1/blendcache/documents")
+@router.post("/v1/blendcache/documents", responses=error_responses(400, 401, 404, 413, 500))
 def store_documents(body: DocumentsRequest, pipeline: PipelineDep, tenant: TenantDep) -> dict:
     if body.model is not None:
         pipeline.check_model(body.model)

@@ -5,10 +5,11 @@ only, or every tenant's with the admin token; GET /metrics: Prometheus' text for
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
 from blendcache.middleware.deps import AdminDep, MetricsDep, PipelineDep, ViewerDep
 from blendcache.middleware.metrics import Metrics, blank_tenant_view
+from blendcache.middleware.schemas import error_responses
 
 router = APIRouter()
 
@@ -43,14 +44,14 @@ def _tenant_view(tenant: str, seen: dict[str, dict], entries: dict) -> dict:
     return {**view, "semantic_cache": {"entries": own}}
 
 
-@router.get("/v1/blendcache/stats")
+@router.get("/v1/blendcache/stats", responses=error_responses(401, 500))
 def stats(pipeline: PipelineDep, metrics: MetricsDep, viewer: ViewerDep) -> dict:
     if viewer.tenant is None:
         return collect(pipeline, metrics)
     return tenant_stats(pipeline, metrics, viewer.tenant)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=error_responses(401, 500))
 def prometheus(metrics: MetricsDep, _admin: AdminDep) -> Response:
     body, content_type = metrics.exposition()
     return Response(body, media_type=content_type)

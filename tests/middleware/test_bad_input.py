@@ -243,3 +243,30 @@ def test_documents_without_a_user_message_are_a_400_in_upstream_mode_too(make_se
     with TestClient(create_app(settings, embedder=embedder)) as c:
         r = c.post(URL, json=body)
     assert (r.status_code, r.json()) == (400, NO_USER_MESSAGE)
+
+
+# -- found by the schemathesis run (test_openapi.py) ------------------------------------------
+
+def test_a_tiny_temperature_samples_like_greedy(client):
+    off = {"cache": "off"}
+    greedy = client.post(URL, json=ask(max_tokens=4, temperature=0, blendcache=off))
+    tiny = client.post(URL, json=ask(max_tokens=4, temperature=5e-239, blendcache=off))
+    assert tiny.status_code == 200, tiny.text
+    assert tiny.json()["choices"] == greedy.json()["choices"]
+
+
+@pytest.mark.parametrize("url,body", [
+    (URL, ask(max_tokens=1)),
+    ("/v1/completions", {"model": MODEL, "prompt": QUESTION, "max_tokens": 1}),
+])
+@pytest.mark.parametrize("seed,accepted", [
+    (-2**63, True), (2**63 - 1, True), (2**63, False), (-2**63 - 1, False)])
+def test_a_seed_is_an_int64(client, url, body, seed, accepted):
+    r = client.post(url, json={**body, "seed": seed, "temperature": 1.0,
+                               "blendcache": {"cache": "off"}})
+    if accepted:
+        assert r.status_code == 200, r.text
+    else:
+        assert r.status_code == 400
+        assert r.json()["error"]["param"] == "seed"
+        assert r.json()["error"]["message"].startswith("Input should be")
