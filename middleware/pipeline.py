@@ -188,10 +188,6 @@ class ChatPipeline:
 
     def _start(self, job: ChatJob) -> Run:
         req = job.request
-        if job.raw_prompt and self.upstream is not None:
-            raise InvalidRequestError("text completions are served in local mode only; this "
-                                      "server forwards chat completions to an upstream",
-                                      code="unsupported_in_upstream_mode")
         model = self.check_model(req.model)
         self.metrics["requests"] += 1
         options = req.blendcache or BlendcacheOptions()

@@ -60,8 +60,8 @@ class Upstream:
         run.info["path"] = "upstream"
         stream = miss.job.request.stream
         started = time.perf_counter()
-        request = self._client.build_request("POST", "chat/completions",
-                                             json=self.request_body(miss))
+        endpoint = "completions" if miss.job.raw_prompt else "chat/completions"
+        request = self._client.build_request("POST", endpoint, json=self.request_body(miss))
         with self._translated():
             response = self._client.send(request, stream=stream)
             if response.status_code >= 400:
@@ -76,7 +76,8 @@ class Upstream:
 
     def request_body(self, miss: Miss) -> dict:
         """The request as the upstream gets it: every OpenAI field the client sent (unknown
-        ones too), the documents in the last user message, no ``blendcache`` object."""
+        ones too), the documents in the last user message (a text completion's ``prompt``:
+        before its text), no ``blendcache`` object."""
         req = miss.job.request
         body = req.model_dump(exclude_none=True,
                               exclude={"messages", "documents", "blendcache"})
@@ -85,7 +86,10 @@ class Upstream:
         if miss.documents:
             last = max(i for i, m in enumerate(req.messages) if m.role == "user")
             messages[last]["content"] = "".join(miss.documents) + req.messages[last].text()
-        body["messages"] = messages
+        if miss.job.raw_prompt:  # a text completion: its prompt is the one user message's text
+            body["prompt"] = messages[-1]["content"]
+        else:
+            body["messages"] = messages
         if req.stream:
             # The usage chunk gives the answer's length, which the semantic cache keeps; the
             # client gets its own usage chunk only when it asked for one.
@@ -98,9 +102,12 @@ class Upstream:
         with self._malformed():
             data = response.json()
             choice = data["choices"][0]
-            message = choice["message"]
-            self._refuse_tool_calls(message)
-            run.result.text = message.get("content") or ""
+            if "text" in choice:  # a text completion
+                run.result.text = choice["text"] or ""
+            else:
+                message = choice["message"]
+                self._refuse_tool_calls(message)
+                run.result.text = message.get("content") or ""
             run.result.finish_reason = choice.get("finish_reason")
             _take_usage(data.get("usage"), run)
         return run.result.text
@@ -131,9 +138,12 @@ class Upstream:
         _take_usage(chunk.get("usage"), run)
         text = ""
         for choice in chunk.get("choices") or []:
-            delta = choice.get("delta") or {}
-            self._refuse_tool_calls(delta)
-            text += delta.get("content") or ""
+            if "text" in choice:  # a text_completion chunk
+                text += choice["text"] or ""
+            else:
+                delta = choice.get("delta") or {}
+                self._refuse_tool_calls(delta)
+                text += delta.get("content") or ""
             if choice.get("finish_reason"):
                 run.result.finish_reason = choice["finish_reason"]
         return text
@@ -172,7 +182,7 @@ class Upstream:
             yield
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
             raise UpstreamError(f"the upstream at {self.config.url} answered with something "
-                                "that is not an OpenAI chat completion",
+                                "that is not an OpenAI completion",
                                 code="upstream_bad_response") from exc
 
     def _check(self, response: httpx.Response) -> None:

@@ -231,16 +231,3 @@ def test_the_openai_client_raises_bad_request_for_echo(openai_client):
                                "param": "echo", "code": None}
 
 
-def test_text_completions_are_local_mode_only(make_settings, embedder, tmp_path):
-    from blendcache.config import ModelConfig, UpstreamConfig
-    from blendcache.middleware.app import create_app
-
-    settings = make_settings(model=ModelConfig(path=str(tmp_path / "no-such-model")),
-                             upstream=UpstreamConfig(url="http://127.0.0.1:9/v1"))
-    with TestClient(create_app(settings, embedder=embedder)) as c:
-        r = c.post(URL, json=complete(max_tokens=4))
-    assert r.status_code == 400
-    assert r.json() == {"error": {
-        "message": "text completions are served in local mode only; this server forwards chat "
-                   "completions to an upstream", "type": "invalid_request_error", "param": None,
-        "code": "unsupported_in_upstream_mode"}}

@@ -175,6 +175,37 @@ def test_a_miss_is_forwarded_and_the_same_question_then_never_reaches_the_upstre
     assert "path" not in replay["blendcache"]
 
 
+def test_a_text_completion_is_forwarded_then_a_semantic_hit(upstream_url, make_front):
+    """POST /v1/completions goes to the upstream's /completions, the prompt as is with the
+    documents before it, streamed or not; the same prompt then never reaches the upstream."""
+    prompt = {"model": "tiny-llama", "prompt": "The capital of France is", "max_tokens": 6}
+    other = "The highest mountain in Japan is"
+    direct = httpx.post(f"{upstream_url}/completions", json=prompt).json()
+    with TestClient(make_front(upstream_url)) as client:
+        miss = client.post("/v1/completions", json=prompt)
+        hit = client.post("/v1/completions", json=prompt)
+        with client.stream("POST", "/v1/completions", json={
+                **prompt, "prompt": other, "stream": True, "documents": DOCS}) as r:
+            assert r.headers["x-blendcache-cache"] == "miss"
+            streamed = events(r.iter_lines())
+    with httpx.stream("POST", f"{upstream_url}/completions", json={
+            **prompt, "stream": True,
+            "prompt": "".join(format_document(d) for d in DOCS) + other}) as r:
+        direct_stream = events(r.iter_lines())
+    assert upstream_requests(upstream_url) == 4  # 2 direct, the miss, the streamed miss
+    text = direct["choices"][0]["text"]
+    assert text.strip()
+    body = miss.json()
+    assert (body["object"], body["choices"][0]["text"]) == ("text_completion", text)
+    assert (body["blendcache"]["cache"], body["blendcache"]["path"]) == ("miss", "upstream")
+    assert hit.json()["choices"][0]["text"] == text
+    assert hit.json()["blendcache"]["cache"] == "semantic-hit"
+    texts = [c["choices"][0]["text"] for c in streamed[:-1] if c["choices"]]
+    assert "".join(texts) == "".join(c["choices"][0]["text"] for c in direct_stream[:-1]
+                                     if c["choices"])
+    assert streamed[-1] == "[DONE]"
+
+
 def test_a_stream_is_forwarded_chunk_by_chunk(upstream_url, make_front):
     usage = {"stream": True, "stream_options": {"include_usage": True}}
     with httpx.stream("POST", f"{upstream_url}/chat/completions", json=ask(**usage)) as r:
