@@ -143,7 +143,11 @@ class CategoryConfig:
     what limits it is loosely related questions in a full cache, which the verifier turns away
     down to about 0.61 since it checks compound heads and scope (0.68 before).
     ``ttl_s``: seconds an answer lives (``inf``: forever). ``max_entries``: quota per namespace,
-    evicting by ``eviction``. ``context_sensitive``: a hit needs the same context fingerprint.
+    evicting by ``eviction``. ``context_sensitive`` (default on, the safe thing for RAG): a hit
+    needs the same context as the cached answer: the same document set, in any order (a
+    request's documents, or the chunks split from its message text), and the same earlier
+    turns and system prompt; ``false`` opts out (FAQ-style traffic whose answers hold whatever
+    the documents).
     ``examples``: queries whose mean embedding routes requests without a category here.
     """
 
@@ -152,7 +156,7 @@ class CategoryConfig:
     ttl_s: float = 24 * 3600.0
     max_entries: int = 10_000
     eviction: str = "lru"  # "lru" | "lfu"
-    context_sensitive: bool = False
+    context_sensitive: bool = True
     recompute_ratio: float | None = None  # None: BlendConfig.recompute_ratio
     examples: tuple[str, ...] = ()
 

@@ -467,9 +467,12 @@ def _serves(answer: CachedAnswer, max_tokens: int, *, requested: int | None = No
 
 
 def _context_fingerprint(messages: list[dict], documents: list[str]) -> str | None:
-    """What the answer depends on besides the query: earlier turns, system prompt, documents."""
+    """What the answer depends on besides the query: earlier turns, system prompt, and the
+    document set. NOTE: the documents enter as the sorted set of their hashes, so the same
+    documents in another order (a retriever's ranking moves) still hit, and others miss."""
     context = messages[:-1] if messages and messages[-1]["role"] == "user" else messages
     if not context and not documents:
         return None
-    payload = json.dumps({"messages": context, "documents": documents}, sort_keys=True)
+    document_set = sorted({hashlib.sha256(d.encode()).hexdigest() for d in documents})
+    payload = json.dumps({"messages": context, "documents": document_set}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()

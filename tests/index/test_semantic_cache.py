@@ -111,7 +111,9 @@ def test_quota_evicts_least_frequently_used(make_cache, clock):
 
 
 def test_context_sensitive_category_needs_the_same_fingerprint(make_cache):
-    config = make_config(make_category("default"), make_category("rag", context_sensitive=True))
+    # context sensitive by default; "default" opts out here
+    config = make_config(make_category("default", context_sensitive=False), make_category("rag"))
+    assert config.category("rag").context_sensitive
     cache = make_cache(config)
     ns = dict(tenant="t", category="rag", model="m")
     cache.store("What does clause 4 say?", answer("x"), context_fingerprint="docs-v1", **ns)

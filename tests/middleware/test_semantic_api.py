@@ -79,17 +79,31 @@ def test_categories_from_body_and_header(make_app, make_settings):
         assert "nope" in bad.json()["error"]["message"]
 
 
-def test_context_sensitive_category_needs_the_same_documents(make_app, make_settings):
+def test_by_default_documents_make_the_key_context_sensitive(client):
+    """A RAG answer is served again only over the same document set, in any order."""
+    docs_a = ["Paris is the capital of France.", "The Seine flows through Paris."]
+    docs_b = ["Lyon is a large city in France."]
+    assert client.post(URL, json=ask(documents=docs_a)).headers["x-blendcache-cache"] != \
+        "semantic-hit"
+    reordered = client.post(URL, json=ask(documents=docs_a[::-1]))
+    assert reordered.headers["x-blendcache-cache"] == "semantic-hit"
+    assert client.post(URL, json=ask(documents=docs_b)).headers["x-blendcache-cache"] != \
+        "semantic-hit"
+    assert client.post(URL, json=ask()).headers["x-blendcache-cache"] != "semantic-hit"
+    assert client.post(URL, json=ask(documents=docs_a)).headers["x-blendcache-cache"] == \
+        "semantic-hit"
+
+
+def test_a_category_can_opt_out_of_context_sensitivity(make_app, make_settings):
     semantic = SemanticConfig(categories=(CategoryConfig(name="default",
-                                                         context_sensitive=True),))
+                                                         context_sensitive=False),))
     docs_a = ["Paris is the capital of France."]
     docs_b = ["Lyon is a large city in France."]
     with TestClient(make_app(make_settings(semantic=semantic))) as c:
         c.post(URL, json=ask(documents=docs_a))
-        assert c.post(URL, json=ask(documents=docs_b)).headers["x-blendcache-cache"] != \
+        assert c.post(URL, json=ask(documents=docs_b)).headers["x-blendcache-cache"] == \
             "semantic-hit"
-        assert c.post(URL, json=ask(documents=docs_a)).headers["x-blendcache-cache"] == \
-            "semantic-hit"
+        assert c.post(URL, json=ask()).headers["x-blendcache-cache"] == "semantic-hit"
 
 
 def test_tenants_never_share_answers(make_app, make_settings):
