@@ -190,6 +190,9 @@ class SemanticConfig:
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200
     hnsw_ef_search: int = 64
+    # The server removes expired entries every this many seconds (0: never; lookups skip
+    # expired entries either way, but their rows and index slots stay until swept).
+    sweep_interval_s: float = 60.0
 
     def category(self, name: str) -> CategoryConfig:
         for cat in self.categories:
@@ -385,6 +388,9 @@ def validate(settings: Settings) -> None:
         raise ConfigError("semantic.rebuild_ratio must be in (0, 1]")
     if not semantic.max_temperature >= 0.0:
         raise ConfigError("semantic.max_temperature must be >= 0")
+    if not semantic.sweep_interval_s >= 0.0:
+        raise ConfigError(f"semantic.sweep_interval_s must be >= 0, "
+                          f"got {semantic.sweep_interval_s}")
     for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"):
         if getattr(semantic, name) < 2:
             raise ConfigError(f"semantic.{name} must be >= 2, got {getattr(semantic, name)}")

@@ -84,10 +84,12 @@ class SemanticStats:
     entries: dict[Namespace, int]
     embed_ms_p50: float | None
     search_ms_p50: float | None
+    expired: int = 0  # entries removed by expire() past their TTL
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "lookups": self.lookups, "hits": self.hits, "misses": self.misses,
+            "expired": self.expired,
             "rejections": dict(self.rejections),
             "entries": {"/".join(ns): n for ns, n in self.entries.items()},
             "embed_ms_p50": self.embed_ms_p50, "search_ms_p50": self.search_ms_p50,
@@ -233,6 +235,7 @@ class SemanticCache:
                         space.meta.pop(id_, None)
                         space.index.mark_deleted(id_)
             self._store.delete_many([e.id for e in expired])
+            self._counts["expired"] += len(expired)
             return len(expired)
 
     def delete(self, entry_ids: list[int]) -> int:
@@ -255,6 +258,7 @@ class SemanticCache:
                 misses=self._counts["misses"], rejections=rejections,
                 entries={ns: len(space.meta) for ns, space in self._spaces.items() if space.meta},
                 embed_ms_p50=_p50(self.embed_ms), search_ms_p50=_p50(self.search_ms),
+                expired=self._counts["expired"],
             )
 
     # ------------------------------------------------------------------ internals

@@ -12,8 +12,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from blendcache.chunk_cache.cache import build_chunk_cache
 from blendcache.config import Settings
-from blendcache.errors import (BlendCacheError, ConfigError, NotReadyError, RequestError,
-                               UpstreamError)
+from blendcache.errors import (
+    BlendCacheError,
+    ConfigError,
+    NotReadyError,
+    RequestError,
+    UpstreamError,
+)
 from blendcache.index.semantic_cache import SemanticCache
 from blendcache.middleware.asgi import BodyLimit, ServerErrorGuard
 from blendcache.middleware.auth import Keyring
@@ -22,6 +27,7 @@ from blendcache.middleware.openapi import install_openapi
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.routes import chat, completions, documents, health, models, stats
 from blendcache.middleware.schemas import error_body
+from blendcache.middleware.sweeper import Sweeper
 from blendcache.middleware.upstream import Upstream, error_payload
 from blendcache.recompute.model import Engine, load_engine
 from blendcache.storage.db import make_engine
@@ -43,7 +49,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
     else:
         engine = None
         log.info("upstream mode: forwarding semantic misses to %s", upstream.config.url)
-    app = FastAPI(title="blendcache", version="0.1.0", lifespan=_closing(upstream),
+    app = FastAPI(title="blendcache", version="0.1.0", lifespan=_lifespan(upstream),
                   description="Semantic and chunk-level cache proxy for RAG (OpenAI-compatible)")
     app.state.settings = settings
     app.state.keyring = Keyring.from_settings(settings)
@@ -69,14 +75,27 @@ def _check_layers(settings: Settings, engine: Engine) -> None:
                           f"{engine.spec.name} has {engine.spec.num_layers} layers")
 
 
-def _closing(upstream: Upstream | None):
-    """The app's lifespan: the upstream's connections are closed when the server stops."""
+def _lifespan(upstream: Upstream | None):
+    """The app's lifespan: the sweeper of expired semantic entries runs while the server does;
+    the upstream's connections are closed when it stops."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI):
-        yield
-        if upstream is not None:
-            upstream.close()
+    async def lifespan(app: FastAPI):
+        pipeline = app.state.pipeline
+        sweeper = None
+        if pipeline.semantic is not None:
+            sweeper = Sweeper(pipeline.semantic, app.state.settings.semantic.sweep_interval_s,
+                              on_failure=lambda _exc: pipeline.metrics.update(
+                                  cache_failures_semantic=1))
+            sweeper.start()
+        app.state.sweeper = sweeper
+        try:
+            yield
+        finally:
+            if sweeper is not None:
+                sweeper.stop()
+            if upstream is not None:
+                upstream.close()
 
     return lifespan
 

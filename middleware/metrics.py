@@ -11,8 +11,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client import generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 if TYPE_CHECKING:
@@ -171,7 +176,8 @@ def _semantic_families(stats) -> Iterator[Metric]:
     for name, value, help_ in (
             ("lookups", stats.lookups, "Semantic cache lookups"),
             ("hits", stats.hits, "Semantic cache lookups that found an answer"),
-            ("misses", stats.misses, "Semantic cache lookups that found none")):
+            ("misses", stats.misses, "Semantic cache lookups that found none"),
+            ("expired", stats.expired, "Semantic cache entries removed past their TTL")):
         yield CounterMetricFamily(f"blendcache_semantic_{name}", help_, value=value)
     rejections = CounterMetricFamily("blendcache_semantic_rejections",
                                      "Candidates the verifier turned away, by reason",

@@ -31,6 +31,7 @@ FAMILIES = {  # every family /metrics serves, and its type
     "blendcache_semantic_lookups": "counter",
     "blendcache_semantic_hits": "counter",
     "blendcache_semantic_misses": "counter",
+    "blendcache_semantic_expired": "counter",
     "blendcache_semantic_rejections": "counter",
     "blendcache_semantic_entries": "gauge",
     "blendcache_chunks_deferred": "counter",
