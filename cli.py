@@ -204,7 +204,7 @@ def _bench_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     engine = load_engine(settings.model, data_dir=settings.storage.data_dir)
-    bench_serve.run(args, settings, engine, Embedder(settings.semantic.embedder))
+    bench_serve.run(args, settings, engine, Embedder.from_config(settings.semantic))
     return 0
 
 
@@ -232,7 +232,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         if not 0.0 < target <= 1.0:
             raise ConfigError(f"target precision of {name!r} must be in (0, 1], got {target}")
     thresholds = calibrate(args.pairs, target_precision=targets,
-                           embedder=Embedder(settings.semantic.embedder),
+                           embedder=Embedder.from_config(settings.semantic),
                            verify=not args.no_verify,
                            default_category=settings.semantic.default_category)
     for name, threshold in thresholds.items():

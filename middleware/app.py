@@ -107,7 +107,7 @@ def build_semantic_cache(settings: Settings, embedder=None) -> SemanticCache:
     store = SemanticStore(make_engine(settings.storage.resolved_database_url()))
     quotas = {t.name: t.max_entries for t in settings.tenants if t.max_entries is not None}
     return SemanticCache(settings.semantic, store=store,
-                         embedder=embedder or Embedder(settings.semantic.embedder),
+                         embedder=embedder or Embedder.from_config(settings.semantic),
                          tenant_quotas=quotas)
 
 

@@ -39,3 +39,30 @@ def test_default_name_resolves_to_packaged_files(tmp_path):
     assert resolve_model_path(str(tmp_path)) == tmp_path
     with pytest.raises(ConfigError):
         resolve_model_path(str(tmp_path / "missing-model"))
+
+
+def test_the_embedder_runs_on_its_thread_count_and_restores_the_callers(embedder):
+    import torch
+
+    from blendcache.config import SemanticConfig
+    from blendcache.index.embedder import Embedder
+
+    one = Embedder.from_config(SemanticConfig(embedder_threads=1))
+    assert one.num_threads == 1 and Embedder.from_config(SemanticConfig()).num_threads is None
+    seen = []
+    forward = one._model.forward
+    one._model.forward = lambda features: (seen.append(torch.get_num_threads()),
+                                           forward(features))[1]
+    before = torch.get_num_threads()
+    text = "How do I reset my router?"
+    got = one.embed([text], use_cache=False)
+    assert seen == [1]  # the forward ran on one thread
+    assert torch.get_num_threads() == before  # and the caller's count is back
+    np.testing.assert_allclose(got, embedder.embed([text], use_cache=False), atol=1e-5)
+
+
+def test_embedder_threads_below_zero_are_refused_at_load():
+    from blendcache.config import load_settings
+
+    with pytest.raises(ConfigError, match="embedder_threads must be >= 0"):
+        load_settings(None, environ={}, overrides={"semantic": {"embedder_threads": -1}})
