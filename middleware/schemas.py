@@ -73,9 +73,22 @@ class StreamOptions(BaseModel):
     include_usage: StrictBool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class _SharedFields(BaseModel):
+    """The fields chat and text completions share: streaming, stops, seed, and ours
+    (``documents``, ``blendcache``). OpenAI fields we do not know pass through (extra)."""
+
     model_config = ConfigDict(extra="allow")
 
+    stream: StrictBool = False
+    stream_options: StreamOptions | None = None
+    stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
+    seed: Int64 | None = None
+    user: StrictStr | None = None
+    documents: list[StrictStr | DocumentObject] | None = None
+    blendcache: BlendcacheOptions | None = None
+
+
+class ChatCompletionRequest(_SharedFields):
     model: StrictStr
     messages: Annotated[list[ChatMessage], Field(min_length=1, json_schema_extra={
         "contains": {"required": ["content"], "properties": {"content": _SOME_TEXT}}})]
@@ -84,13 +97,6 @@ class ChatCompletionRequest(BaseModel):
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     n: Annotated[StrictInt, Field(ge=1, le=1)] | None = None
-    stream: StrictBool = False
-    stream_options: StreamOptions | None = None
-    stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
-    seed: Int64 | None = None
-    user: StrictStr | None = None
-    documents: list[StrictStr | DocumentObject] | None = None
-    blendcache: BlendcacheOptions | None = None
 
     @field_validator("messages")
     @classmethod
@@ -120,11 +126,9 @@ def _unsupported(message: str) -> PydanticCustomError:
     return PydanticCustomError("unsupported", message)
 
 
-class CompletionRequest(BaseModel):
+class CompletionRequest(_SharedFields):
     """POST /v1/completions, OpenAI's legacy text completions: one prompt, continued as is (no
     chat template). The fields a completion cannot honour here are refused, each by name."""
-
-    model_config = ConfigDict(extra="allow")
 
     model: StrictStr
     # OpenAI's four forms of a prompt are parsed, the unsupported ones refused by name.
@@ -143,13 +147,6 @@ class CompletionRequest(BaseModel):
     suffix: Annotated[StrictStr | None, _only({"anyOf": [{"type": "string", "maxLength": 0},
                                                          {"type": "null"}]},
                                               "only null or empty")] = None
-    stream: StrictBool = False
-    stream_options: StreamOptions | None = None
-    stop: StrictStr | Annotated[list[StrictStr], Field(max_length=4)] | None = None
-    seed: Int64 | None = None
-    user: StrictStr | None = None
-    documents: list[StrictStr | DocumentObject] | None = None
-    blendcache: BlendcacheOptions | None = None
 
     @field_validator("prompt")
     @classmethod
