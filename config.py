@@ -196,6 +196,12 @@ class SemanticConfig:
     # Torch threads of the query embedding (0: the calling thread's setting). On a small machine
     # whose other cores are busy, 1 keeps a lookup from waiting for a thread that cannot run.
     embedder_threads: int = 0
+    # How a candidate above the category threshold is accepted: "learned" (index/decision.py:
+    # a logistic model over the similarity, the verifier's rule signals and lexical features;
+    # its weights: ``decision_weights``, default the committed index/decision_weights.json) or
+    # "rules" (index/verifier.py: any rule vetoes). Only with ``verify``.
+    decision: str = "learned"
+    decision_weights: str | None = None
 
     def category(self, name: str) -> CategoryConfig:
         for cat in self.categories:
@@ -399,6 +405,9 @@ def validate(settings: Settings) -> None:
     for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"):
         if getattr(semantic, name) < 2:
             raise ConfigError(f"semantic.{name} must be >= 2, got {getattr(semantic, name)}")
+    if semantic.decision not in ("learned", "rules"):
+        raise ConfigError(f"semantic.decision must be 'learned' or 'rules', "
+                          f"got {semantic.decision!r}")
     _validate_tenants(settings)
     _validate_upstream(settings.upstream)
 

@@ -7,6 +7,9 @@ Nobody designed the verifier on these questions. Each source question ``a`` gets
   X"), a synonym swap from a short table (movie/film ...) or a polite wrapper ("can you tell me
   X"), at least one of them; weakness: rule-made positives are closer in wording to ``a`` than
   a person's paraphrase, so recall on them flatters every system;
+- ``near_repeat`` (same answer): the question again with one surface slip (first letter's case,
+  question mark, a dropped "the", two letters swapped in a word of 6+ letters); sources
+  alternate between a paraphrase and a near repeat;
 - ``negation``: the first auxiliary negated ("is" -> "isn't"), else "never" after the question
   word ("who got X" -> "who never got X");
 - ``number_date``: a year moved by 1-10, a number by 1-3, an ordinal or number word changed;
@@ -40,6 +43,7 @@ from pathlib import Path
 
 SEED = 16
 NQ_SOURCES = 1000  # the rest of NQ-open is the neighbour pool
+POSITIVE_KINDS = ("paraphrase", "near_repeat")
 NEGATIVE_KINDS = ("negation", "entity_swap", "number_date", "scope", "neighbour")
 
 # (pattern on the lower-cased question, replacement): "who wrote X" -> "who is the author of X"
@@ -112,6 +116,30 @@ def paraphrase(question: str, rng: random.Random) -> str:
         base = changed or text
         changed = rng.choice(_WRAPPERS).format(q=base[:1].lower() + base[1:])
     return changed + "?" if question.rstrip().endswith("?") else changed
+
+
+def near_repeat(question: str, rng: random.Random) -> str:
+    """``question`` asked again with a surface slip: case of the first letter flipped, the
+    question mark dropped or added, "the" dropped, or two inner letters of a word swapped."""
+    text = " ".join(question.split())
+    edits = ["case", "mark"]
+    if re.search(r"\bthe\b", text, flags=re.IGNORECASE):
+        edits.append("article")
+    if [w for w in text.split() if len(w) >= 6 and w.isalpha()]:
+        edits.append("typo")
+    edit = rng.choice(edits)
+    if edit == "case":
+        return (text[:1].lower() if text[:1].isupper() else text[:1].upper()) + text[1:]
+    if edit == "mark":
+        return text[:-1].rstrip() if text.endswith("?") else text + "?"
+    if edit == "article":
+        return re.sub(r"\bthe\s+", "", text, count=1, flags=re.IGNORECASE)
+    words = text.split()
+    i = rng.choice([k for k, w in enumerate(words) if len(w) >= 6 and w.isalpha()])
+    j = rng.randint(1, len(words[i]) - 3)
+    w = words[i]
+    words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+    return " ".join(words)
 
 
 def negate(question: str) -> str | None:
@@ -191,7 +219,8 @@ def _negative(kind: str, src: Source, rng: random.Random, others: Sequence[Sourc
 def build_pairs(sources: Sequence[Source], *, name: str, seed: int = SEED, positives: int = 1,
                 negatives: int = 1, pool: Sequence[Source] = (), cased: bool = False
                 ) -> list[dict]:
-    """Per source: ``positives`` paraphrases and ``negatives`` negatives of different kinds
+    """Per source: ``positives`` positives (paraphrase and near repeat in turn) and
+    ``negatives`` negatives of different kinds
     (kinds taken in turn from ``NEGATIVE_KINDS``, the first that applies)."""
     rng = random.Random(f"{seed}:{name}")
     rows: list[dict] = []
@@ -199,12 +228,14 @@ def build_pairs(sources: Sequence[Source], *, name: str, seed: int = SEED, posit
     kinds = [k for k in NEGATIVE_KINDS if k != "neighbour" or pool]
     for i, src in enumerate(sources):
         made: list[tuple[str, str]] = []
-        for _ in range(positives):
-            b = paraphrase(src.question, rng)
+        for k in range(positives):
+            # alternate between sources (and between a source's positives)
+            kind = ("paraphrase", "near_repeat")[(i + k) % 2]
+            b = (paraphrase if kind == "paraphrase" else near_repeat)(src.question, rng)
             if b != src.question and b not in (m[1] for m in made):
-                made.append(("paraphrase", b))
+                made.append((kind, b))
         for k in range(len(kinds)):
-            if sum(1 for m in made if m[0] != "paraphrase") == negatives:
+            if sum(1 for m in made if m[0] not in POSITIVE_KINDS) == negatives:
                 break
             kind = kinds[(i + k) % len(kinds)]
             b = _negative(kind, src, rng, sources, pool, cased)
@@ -214,7 +245,7 @@ def build_pairs(sources: Sequence[Source], *, name: str, seed: int = SEED, posit
         for kind, b in made:
             counts[kind] += 1
             rows.append({"id": f"{name}-{kind}-{counts[kind]:04d}", "category": kind,
-                         "a": src.question, "b": b, "same_answer": kind == "paraphrase",
+                         "a": src.question, "b": b, "same_answer": kind in POSITIVE_KINDS,
                          "source": src.id, "split": split})
     return rows
 
@@ -239,8 +270,8 @@ def load_hotpot(path: str | Path) -> list[Source]:
 def build_sets(nq_path: str | Path, hotpot_path: str | Path, *, seed: int = SEED
                ) -> dict[str, list[dict]]:
     """``{"nq_rule": rows, "hotpot_rule": rows}``: NQ_SOURCES sampled NQ-open questions, one
-    paraphrase and one negative each; every HotpotQA question, two paraphrases (two draws) and
-    three negatives of different kinds."""
+    positive (paraphrase or near repeat, alternately) and one negative each; every HotpotQA
+    question, two positives (one of each) and three negatives of different kinds."""
     nq = load_nq(nq_path)
     order = list(range(len(nq)))
     random.Random(seed).shuffle(order)

@@ -21,6 +21,7 @@ import numpy as np
 
 from blendcache.config import CategoryConfig, SemanticConfig
 from blendcache.errors import CorruptBlobError
+from blendcache.index.decision import LearnedDecision, load_model
 from blendcache.index.hnsw import VectorIndex, make_index
 from blendcache.index.policy import CategoryPolicy, UsageRecord, eviction_order
 from blendcache.index.verifier import REASONS, Verifier
@@ -124,7 +125,7 @@ class SemanticCache:
         store: SemanticStore,
         embedder,
         clock: Callable[[], float] = time.time,
-        verifier: Verifier | None = None,
+        verifier: Verifier | LearnedDecision | None = None,
         timing_window: int = 1024,
         tenant_quotas: Mapping[str, int] | None = None,
     ):
@@ -136,7 +137,7 @@ class SemanticCache:
         self.clock = clock
         self.policy = CategoryPolicy(config, embed=embedder.embed)
         if verifier is None and config.verify:
-            verifier = Verifier(vocabulary=getattr(embedder, "vocabulary", None))
+            verifier = make_decision(config, vocabulary=getattr(embedder, "vocabulary", None))
         self.verifier = verifier if config.verify else None
         self.embed_ms: deque[float] = deque(maxlen=timing_window)
         self.search_ms: deque[float] = deque(maxlen=timing_window)
@@ -353,6 +354,16 @@ class SemanticCache:
                     space.meta[e.id] = _Meta(
                         e.query, e.context_fingerprint, e.created, e.expires, e.hits, e.last_hit
                     )
+
+
+def make_decision(config: SemanticConfig, *, vocabulary: frozenset[str] | None = None
+                  ) -> Verifier | LearnedDecision:
+    """The hit check ``config.decision`` names: the rules alone, or the learned model over
+    them (weights from ``config.decision_weights``, default the committed ones)."""
+    verifier = Verifier(vocabulary=vocabulary)
+    if config.decision == "rules":
+        return verifier
+    return LearnedDecision(load_model(config.decision_weights), verifier=verifier)
 
 
 def _p50(values) -> float | None:

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 
 REASONS = ("negation", "number_date", "entity", "scope", "content")
+# The checks by name, in the order they run (a reason can cover several: scope, content).
+RULES = ("negation", "number_date", "entity", "scope", "restriction", "contrast",
+         "modifier_swap", "head_dropped", "content")
 
 
 @dataclass(frozen=True)
@@ -798,22 +801,37 @@ class Verifier:
         """Whether ``cached_query``'s answer also answers ``query``."""
         a = analyse(query, self.vocabulary)
         b = analyse(cached_query, self.vocabulary)
-        checks = (
-            ("negation", _check_negation), ("number_date", _check_numbers),
-            ("entity", _check_entities), ("scope", _check_scope),
-            ("scope", partial(self._check_restriction, similarity=similarity)),
-            ("content", _check_contrast),
-            ("content", partial(self._check_modifier_swap, similarity=similarity)),
-            ("content", partial(self._check_head_dropped, similarity=similarity)),
-            ("content", partial(self._check_content, similarity=similarity)),
-        )
-        for reason, check in checks:
+        for _, reason, check in self._checks(similarity):
             detail = check(a, b)
             if detail:
                 with self._lock:
                     self.rejections[reason] += 1
                 return Verdict(False, reason, detail)
         return Verdict(True)
+
+    def signals(
+        self, query: str, cached_query: str, *, similarity: float | None = None
+    ) -> dict[str, bool]:
+        """Every check's outcome by name (``RULES``), True where it would reject; counts
+        nothing. The learned decision (``index.decision``) takes them as features."""
+        a = analyse(query, self.vocabulary)
+        b = analyse(cached_query, self.vocabulary)
+        return {name: bool(check(a, b)) for name, _, check in self._checks(similarity)}
+
+    def _checks(self, similarity: float | None):
+        """(rule name, reason, check) in the order ``verify`` applies them."""
+        return (
+            ("negation", "negation", _check_negation),
+            ("number_date", "number_date", _check_numbers),
+            ("entity", "entity", _check_entities),
+            ("scope", "scope", _check_scope),
+            ("restriction", "scope", partial(self._check_restriction, similarity=similarity)),
+            ("contrast", "content", _check_contrast),
+            ("modifier_swap", "content",
+             partial(self._check_modifier_swap, similarity=similarity)),
+            ("head_dropped", "content", partial(self._check_head_dropped, similarity=similarity)),
+            ("content", "content", partial(self._check_content, similarity=similarity)),
+        )
 
     def _matched(self, word: str, other: Analysis) -> bool:
         if word in other.content or word in other.haystack or _entity_present(word, other):

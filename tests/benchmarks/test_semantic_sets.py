@@ -5,8 +5,8 @@ import json
 import random
 
 from blendcache.benchmarks.semantic_sets import (
-    _WRAPPERS as WRAPPERS, Source, build_pairs, build_sets, change_number, describe, negate, neighbour, paraphrase,
-    swap_entity, write_sets,
+    _WRAPPERS as WRAPPERS, Source, build_pairs, build_sets, change_number, describe, near_repeat,
+    negate, neighbour, paraphrase, swap_entity, write_sets,
 )
 
 
@@ -88,3 +88,13 @@ def test_build_sets_writes_disjoint_files(tmp_path):
         readme = json.loads((tmp_path / "out" / name / "README.json").read_text())
         assert readme["counts"] == describe(sets[name])
     assert len({r["source"] for r in sets["nq_rule"]}) == 1000
+
+
+def test_near_repeat_makes_one_surface_slip():
+    made = {near_repeat("Who wrote the song Hallelujah?", random.Random(s)) for s in range(30)}
+    # no word of 6+ letters only (the mark sticks to "Hallelujah?"): no typo
+    assert made == {"who wrote the song Hallelujah?", "Who wrote the song Hallelujah",
+                    "Who wrote song Hallelujah?"}
+    swaps = {near_repeat("whatever", random.Random(s)) for s in range(30)} - {
+        "Whatever", "whatever?"}
+    assert swaps and all(sorted(w) == sorted("whatever") and w != "whatever" for w in swaps)
