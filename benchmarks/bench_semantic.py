@@ -12,6 +12,10 @@ precision = true / (true + false); recall = true / lookups that have a true hit 
 false_hit_rate = false hits / lookups (per pair category: over that category's lookups). All systems share the same
 embeddings (all-MiniLM-L6-v2). Latency: the query embedding (uncached, one query at a time) and
 the HNSW search over ``scale_n`` vectors (random unit vectors plus the real entries).
+Beside each system, the lone cosine threshold's frontier under the same protocol: its best F1
+over a threshold sweep, and its best recall at the system's precision (``at_or_above``: the
+system's recall is at least that). Systems ``blendcache_rules`` / ``blendcache_learned`` force
+the hit decision (``SemanticConfig.decision``); ``blendcache`` is the served default.
 
     python benchmarks/bench_semantic.py --pairs ../shared/data/semantic/fow_cache/pairs.jsonl
 """
@@ -159,6 +163,31 @@ def run_gptcache(cached, lookups, embedder, threshold=GPTCACHE_THRESHOLD) -> lis
     return hits
 
 
+# systems that are blendcache with one decision forced (the served defaults otherwise)
+DECISIONS = {"blendcache_rules": "rules", "blendcache_learned": "learned"}
+FRONTIER_GRID = np.round(np.arange(0.30, 1.0001, 0.005), 3)
+
+
+def lone_frontier(pairs, cached, vec_cached, vec_lookups, protocol, texts, *, precision: float,
+                  recall: float, grid: np.ndarray = FRONTIER_GRID) -> dict:
+    """A lone cosine threshold swept over ``grid`` under the same protocol: its best F1, and
+    its best recall among thresholds with precision >= ``precision`` (a system's); the system
+    is on or above that frontier when its ``recall`` is at least that."""
+    sims = vec_lookups @ vec_cached.T  # (L, C)
+    best = sims.argmax(axis=1)
+    top = sims[np.arange(len(best)), best]
+    best_f1, best_f1_at, recall_at = 0.0, None, 0.0
+    for threshold in grid:
+        hits = [cached[j] if s >= threshold else None for j, s in zip(best.tolist(), top)]
+        m = _metrics(pairs, hits, protocol, texts)
+        if m["f1"] > best_f1:
+            best_f1, best_f1_at = m["f1"], float(threshold)
+        if m["precision"] >= precision and m["recall"] > 0:
+            recall_at = max(recall_at, m["recall"])
+    return {"best_f1": best_f1, "best_f1_threshold": best_f1_at,
+            "recall_at_precision": recall_at, "at_or_above": recall >= recall_at}
+
+
 def measure_latency(lookups, embedder, *, scale_n, vec_cached, backend, top_k, seed=0,
                     index_kwargs: dict | None = None) -> dict:
     """Query embedding and index search times at ``scale_n`` entries (random unit vectors plus
@@ -281,6 +310,9 @@ def run_semantic_bench(
     for name in systems:
         if name == "blendcache":
             hits[name] = run_blendcache(cached, lookups, embedder, config)
+        elif name in DECISIONS:
+            hits[name] = run_blendcache(cached, lookups, embedder, dataclasses.replace(
+                config, decision=DECISIONS[name]))
         elif name == "uniform_threshold":
             hits[name] = run_uniform(cached, lookups, vec_cached, vec_lookups, UNIFORM_THRESHOLD)
         elif name == "gptcache":
@@ -295,6 +327,11 @@ def run_semantic_bench(
         "protocol": protocol,
         "half": half,
         "systems": {name: _metrics(pairs, h, protocol, texts) for name, h in hits.items()},
+        "lone_frontier": {
+            name: lone_frontier(pairs, cached, vec_cached, vec_lookups, protocol, texts,
+                                precision=m["precision"], recall=m["recall"])
+            for name, m in ((n, _metrics(pairs, h, protocol, texts)) for n, h in hits.items())
+        },
         "per_category": {name: _per_category(pairs, h, protocol, texts)
                          for name, h in hits.items()},
         **measure_latency(
@@ -317,6 +354,12 @@ def print_table(summary: dict) -> None:
     for name, m in summary["systems"].items():
         print(f"{name:<20}{m['precision']:>10.3f}{m['recall']:>9.3f}{m['f1']:>8.3f}"
               f"{m['false_hit_rate']:>11.3f}")
+    print(f"\nlone cosine threshold frontier (same protocol, thresholds "
+          f"{FRONTIER_GRID[0]}-{FRONTIER_GRID[-1]})")
+    print(f"{'system':<20}{'recall@its P':>14}{'best F1':>9}{'on/above':>10}")
+    for name, f in summary["lone_frontier"].items():
+        print(f"{name:<20}{f['recall_at_precision']:>14.3f}{f['best_f1']:>9.3f}"
+              f"{'yes' if f['at_or_above'] else 'NO':>10}")
     cats = sorted({c for per in summary["per_category"].values() for c in per})
     print("\nfalse-hit rate per pair category (recall for paraphrase / near_repeat)")
     print(f"{'category':<14}" + "".join(f"{n:>20}" for n in summary["per_category"]))
@@ -366,6 +409,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "designed on the even half; report the odd one)",
     )
     parser.add_argument(
+        "--systems", default="blendcache,uniform_threshold,gptcache",
+        help="comma-separated: blendcache (served defaults), blendcache_rules, "
+             "blendcache_learned, uniform_threshold, gptcache",
+    )
+    parser.add_argument(
         "--exclude-identical", action="store_true",
         help="drop lookups that are word for word another pair's cached query (kept to "
              "compare with results measured that way)",
@@ -381,6 +429,8 @@ def run(args: argparse.Namespace, config: SemanticConfig | None = None) -> dict:
         args.pairs, settings_semantic=config, scale_n=args.scale_n,
         exclude_identical=args.exclude_identical, protocol=args.protocol, half=args.half,
         busy_neighbour=args.busy_neighbour,
+        systems=tuple(getattr(args, "systems", "blendcache,uniform_threshold,gptcache")
+                      .split(",")),
     )
     print_table(summary)
     if args.json_out:

@@ -41,3 +41,26 @@ def test_halves_split_by_the_ids_number():
     assert pick_half(pairs, "all") == pairs
     with pytest.raises(ValueError, match="ending in a number"):
         pick_half([LabelledPair("a", "b", True, id="x")], "odd")
+
+
+def test_lone_frontier_sweeps_one_threshold_under_the_same_protocol():
+    import numpy as np
+
+    from blendcache.benchmarks.bench_semantic import lone_frontier
+
+    pairs = [LabelledPair("q1", "l1", True), LabelledPair("q2", "l2", False),
+             LabelledPair("q1", "l3", True)]
+    cached = ["q1", "q2"]
+    vec_cached = np.eye(2, dtype=np.float32)
+    # best similarities: l1 0.9 (q1, true), l2 0.8 (q2, false), l3 0.7 (q1, true)
+    vec_lookups = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.0]], dtype=np.float32)
+    texts = frozenset(cached)
+    grid = np.array([0.65, 0.75, 0.85, 0.95])
+    # 0.65: P 2/3 R 1 F1 0.8; 0.75: P 1/2 R 1/2; 0.85: P 1 R 1/2 F1 0.6667; 0.95: no hit
+    f = lone_frontier(pairs, cached, vec_cached, vec_lookups, "identical", texts,
+                      precision=0.9, recall=0.5, grid=grid)
+    assert f == {"best_f1": 0.8, "best_f1_threshold": 0.65, "recall_at_precision": 0.5,
+                 "at_or_above": True}
+    below = lone_frontier(pairs, cached, vec_cached, vec_lookups, "identical", texts,
+                          precision=0.6, recall=0.5, grid=grid)
+    assert (below["recall_at_precision"], below["at_or_above"]) == (1.0, False)
