@@ -57,8 +57,9 @@ def test_bench_semantic_writes_its_json(tmp_path):
     result = json.loads(out.read_text())
     assert set(result) == {"pairs", "protocol", "half", "systems", "per_category", "lookup_ms",
                            "index_size", "recall_at_1", "embed_ms_by_threads", "busy_neighbour",
-                           "run"}
+                           "lone_frontier", "run"}
     assert set(result["embed_ms_by_threads"]) == {"1", "2"} and not result["busy_neighbour"]
+    assert set(result["lone_frontier"]) == set(result["systems"])
     assert set(result["recall_at_1"]) == {"lookups", "perturbed"}
     assert (result["protocol"], result["half"]) == ("identical", "all")
     run = result["run"]
