@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from blendcache.errors import ConfigError
 from blendcache.index.verifier import REASONS, RULES, Verdict, Verifier, analyse
 

@@ -20,11 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
 from blendcache.config import CategoryConfig, SemanticConfig
 from blendcache.index.calibrate import LabelledPair, load_pairs
 from blendcache.index.decision import (
-    FEATURES, LogisticModel, feature_matrix, fit_logistic, threshold_for_precision,
+    FEATURES,
+    LogisticModel,
+    feature_matrix,
+    fit_logistic,
+    threshold_for_precision,
 )
 from blendcache.index.verifier import Verifier
 

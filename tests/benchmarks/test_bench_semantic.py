@@ -1,9 +1,10 @@
 """bench semantic's protocols: a hit on the lookup's own text is true by default (identical),
 only the pair's own same-answer query is under ``literal``."""
 
+import numpy as np
 import pytest
 
-from blendcache.benchmarks.bench_semantic import _metrics, normalize, pick_half
+from blendcache.benchmarks.bench_semantic import _metrics, lone_frontier, normalize, pick_half
 from blendcache.index.calibrate import LabelledPair
 
 PAIRS = [
@@ -44,10 +45,6 @@ def test_halves_split_by_the_ids_number():
 
 
 def test_lone_frontier_sweeps_one_threshold_under_the_same_protocol():
-    import numpy as np
-
-    from blendcache.benchmarks.bench_semantic import lone_frontier
-
     pairs = [LabelledPair("q1", "l1", True), LabelledPair("q2", "l2", False),
              LabelledPair("q1", "l3", True)]
     cached = ["q1", "q2"]

@@ -5,8 +5,20 @@ import json
 import random
 
 from blendcache.benchmarks.semantic_sets import (
-    _WRAPPERS as WRAPPERS, Source, build_pairs, build_sets, change_number, describe, near_repeat,
-    negate, neighbour, paraphrase, swap_entity, write_sets,
+    _WRAPPERS as WRAPPERS,
+)
+from blendcache.benchmarks.semantic_sets import (
+    Source,
+    build_pairs,
+    build_sets,
+    change_number,
+    describe,
+    near_repeat,
+    negate,
+    neighbour,
+    paraphrase,
+    swap_entity,
+    write_sets,
 )
 
 

@@ -5,12 +5,17 @@ import json
 
 import numpy as np
 import pytest
-
 from blendcache.config import SemanticConfig, Settings, validate
 from blendcache.errors import ConfigError
 from blendcache.index.decision import (
-    DEFAULT_WEIGHTS, FEATURES, LearnedDecision, LogisticModel, features, fit_logistic,
-    load_model, threshold_for_precision,
+    DEFAULT_WEIGHTS,
+    FEATURES,
+    LearnedDecision,
+    LogisticModel,
+    features,
+    fit_logistic,
+    load_model,
+    threshold_for_precision,
 )
 from blendcache.index.semantic_cache import make_decision
 from blendcache.index.verifier import Verifier
