@@ -4,7 +4,7 @@ and lexical features, with its probability threshold chosen for a target precisi
 It replaces the rules' first-veto-wins (``Verifier.verify``) by one weighted sum, so a rule that
 misfires off the data it was designed on costs what the training data says it is worth.
 Plain numpy: the weights are a small JSON file (``decision_weights.json`` beside this module,
-written by ``python -m blendcache.index.train_decision``), no dependency on the served path.
+written by ``python -m blendcache.benchmarks.train_decision``), no dependency on the served path.
 """
 
 from __future__ import annotations

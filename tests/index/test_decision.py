@@ -83,7 +83,7 @@ def test_load_refuses_other_features(tmp_path):
 def test_committed_weights_load_and_record_how_they_were_trained():
     model = load_model()
     assert model.features == FEATURES and 0.0 < model.threshold < 1.0
-    assert model.about["command"].startswith("python -m blendcache.index.train_decision")
+    assert model.about["command"].startswith("python -m blendcache.benchmarks.train_decision")
     assert set(model.about["train_sets"]) == {
         "fow_cache/pairs.jsonl:even", "nq_rule/train.jsonl", "hotpot_rule/train.jsonl"}
     assert DEFAULT_WEIGHTS.name == "decision_weights.json"

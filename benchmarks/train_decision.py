@@ -4,7 +4,7 @@ Out-of-fold probabilities (folds by the cached query, so one source's pairs stay
 choose the threshold for the target precision and give the validation figures that decide the
 served default; the model written is then refit on every training pair.
 
-    python -m blendcache.index.train_decision \
+    python -m blendcache.benchmarks.train_decision \
         --pairs ../shared/data/semantic/fow_cache/pairs.jsonl:even \
         --pairs /tmp/semantic_sets/nq_rule/train.jsonl \
         --pairs /tmp/semantic_sets/hotpot_rule/train.jsonl --out index/decision_weights.json
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from blendcache.index.embedder import Embedder
 
     embedder = Embedder(SemanticConfig().embedder)
-    command = "python -m blendcache.index.train_decision " + " ".join(
+    command = "python -m blendcache.benchmarks.train_decision " + " ".join(
         [f"--pairs {Path(s).parent.name}/{Path(s).name}" for s in args.pairs]
         + [f"--target-precision {args.target_precision}", f"--l2 {args.l2}"])
     model = train(args.pairs, embedder=embedder, target_precision=args.target_precision,
