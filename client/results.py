@@ -115,7 +115,15 @@ class Stats:
     requests: dict[str, int] | None = None  # the server's pipeline counters
     semantic_cache: dict[str, Any] | None = None  # lookups, hits, rejections, entries
     chunk_cache: dict[str, Any] | None = None  # prefills, tiers (hits, misses, bytes), stored
+    # category -> outcome -> requests, every tenant's together (admin view only)
+    categories: dict[str, dict[str, int]] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def category_hit_rate(self, category: str) -> float:
+        """Share of ``category``'s requests answered from the semantic cache (admin view)."""
+        outcomes = (self.categories or {}).get(category, {})
+        total = sum(outcomes.values())
+        return outcomes.get("semantic-hit", 0) / total if total else 0.0
 
     @classmethod
     def from_dict(cls, data: dict) -> Stats:
@@ -124,4 +132,5 @@ class Stats:
         return cls({name: TenantStats.from_dict(name, view)
                     for name, view in data.get("tenants", {}).items()},
                    requests=data.get("requests"), semantic_cache=data.get("semantic_cache"),
-                   chunk_cache=data.get("chunk_cache"), raw=data)
+                   chunk_cache=data.get("chunk_cache"), categories=data.get("categories"),
+                   raw=data)
