@@ -3,6 +3,7 @@ with the cache outcome, streaming, warm-up, stats, invalidation, and the server'
 as the package's."""
 
 import asyncio
+import json
 
 import pytest
 
@@ -171,3 +172,42 @@ def test_async_client_gives_the_same_results(serve, sdk_settings):
     assert warmed == WarmResult(2, 0, 2) and deleted == 1 and models == ["tiny-llama"]
     assert stats.tenants["default"].outcomes == {"miss": 3, "semantic-hit": 1, "blend": 1}
     assert (info.value.status_code, info.value.code) == (401, "invalid_api_key")
+
+
+def test_a_5xx_and_an_error_event_mid_stream_are_raised():
+    """A real server that fails: a 500 in OpenAI's shape, and a stream that breaks off with an
+    error event after its first piece (as the proxy's ``guarded`` streams do)."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    from blendcache.middleware.server import serving
+
+    failing = {"message": "database is locked", "type": "server_error", "param": None,
+               "code": None}
+    refused = {"message": "document 0 is too long", "type": "invalid_request_error",
+               "param": "documents.0", "code": "document_too_long"}
+    broken = FastAPI()
+
+    @broken.get("/v1/blendcache/stats")
+    def stats():
+        return JSONResponse({"error": failing}, 500)
+
+    @broken.post("/v1/chat/completions")
+    def chat():
+        first = {"choices": [{"index": 0, "delta": {"content": "Paris"}}]}
+        events = [f"data: {json.dumps(first)}\n\n", f"data: {json.dumps({'error': refused})}\n\n"]
+        return StreamingResponse(iter(events), media_type="text/event-stream",
+                                 headers={"x-blendcache-cache": "miss"})
+
+    with serving(broken) as url, Client(url) as bc:
+        with pytest.raises(UpstreamError) as info:
+            bc.stats()
+        pieces = []
+        with pytest.raises(InvalidRequestError) as mid_stream:
+            for event in bc.stream(Q):
+                pieces.append(event.text)
+    assert (info.value.status_code, str(info.value), info.value.body) == (
+        500, "database is locked", {"error": failing})
+    assert pieces == ["Paris"]
+    assert (mid_stream.value.status_code, mid_stream.value.param, mid_stream.value.code) == (
+        400, "documents.0", "document_too_long")
