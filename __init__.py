@@ -80,7 +80,15 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    *_SDK,
+    "AsyncClient",
+    "BlendCache",
+    "ChatResult",
+    "Client",
+    "Stats",
+    "StreamEvent",
+    "TenantStats",
+    "Usage",
+    "WarmResult",
     "DEFAULT_TENANT",
     "AuthConfig",
     "BlendConfig",

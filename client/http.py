@@ -23,8 +23,7 @@ CACHE_HEADER = "x-blendcache-cache"
 
 def _base_url(url: str) -> str:
     """The server's root: ``http://host:port`` and ``http://host:port/v1`` both work."""
-    url = url.rstrip("/")
-    return url[:-len("/v1")] if url.endswith("/v1") else url
+    return url.rstrip("/").removesuffix("/v1")
 
 
 def _headers(api_key: str | None) -> dict[str, str]:
