@@ -4,6 +4,7 @@ Public API (everything else is internal)::
 
     from blendcache import Settings, load_settings, create_app, load_engine
     from blendcache import build_chunk_cache, warm   # store documents' chunk KVs ahead
+    from blendcache import Client, AsyncClient, BlendCache   # the SDK (client/), ChatResult...
 """
 
 from blendcache.config import (
@@ -65,7 +66,29 @@ def warm(cache, documents: list[str], **kwargs):
     return _warm(cache, documents, **kwargs)
 
 
+# The SDK (client/), imported on first use: ``blendcache.Client`` loads httpx, not the model.
+_SDK = ("AsyncClient", "BlendCache", "ChatResult", "Client", "Stats", "StreamEvent",
+        "TenantStats", "Usage", "WarmResult")
+
+
+def __getattr__(name: str):
+    if name in _SDK:
+        from blendcache import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'blendcache' has no attribute {name!r}")
+
+
 __all__ = [
+    "AsyncClient",
+    "BlendCache",
+    "ChatResult",
+    "Client",
+    "Stats",
+    "StreamEvent",
+    "TenantStats",
+    "Usage",
+    "WarmResult",
     "DEFAULT_TENANT",
     "AuthConfig",
     "BlendConfig",

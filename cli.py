@@ -6,7 +6,8 @@
     blendcache bench semantic --pairs FILE [--json OUT]
     blendcache bench serve --data FILE [--requests N] [--pool M] [--clients C] [--json OUT]
     blendcache calibrate --pairs FILE --target-precision P [--write CONFIG]
-    blendcache warm --documents FILE [--system TEXT]
+    blendcache warm --documents FILE [--system TEXT] [--batch N]
+    blendcache stats [--url URL] [--api-key KEY]
 
 Settings come from (lowest first) built-in defaults, the TOML ``--config`` file, environment
 variables ``BLENDCACHE_<SECTION>_<KEY>`` (e.g. ``BLENDCACHE_MODEL_PATH``), and the flags.
@@ -135,11 +136,42 @@ def build_parser() -> argparse.ArgumentParser:
                            "tenant unless [blend] share_chunks_across_tenants or the tenant's "
                            "share_chunks; default: 'default', the one tenant of a server "
                            "without API keys)")
+    warm.add_argument("--batch", type=int, default=16, metavar="N",
+                      help="documents per batch (default 16): a batch is stored before the "
+                           "next starts, so an interrupted warm resumes after its last batch")
     warm.set_defaults(func=_warm)
+
+    stats = sub.add_parser(
+        "stats", help="a running server's hit rates, outcomes and chunk tiers as tables",
+        description="The figures of GET /v1/blendcache/stats as tables: per tenant (requests, "
+                    "outcomes, hit rate), per category, semantic entries, the chunk tiers. "
+                    "An API key sees its own tenant; the admin token every tenant and both "
+                    "caches.")
+    stats.add_argument("--url", default="http://127.0.0.1:8000", help="the server")
+    stats.add_argument("--api-key", metavar="KEY",
+                       help="a tenant's key or the admin token (default: $BLENDCACHE_API_KEY)")
+    stats.add_argument("--log-level", default="warning",
+                       choices=["debug", "info", "warning", "error"])
+    stats.set_defaults(func=_stats)
     return parser
 
 
-def _warm(args: argparse.Namespace) -> int:
+def _stats(args: argparse.Namespace) -> int:
+    import os
+
+    from blendcache.client import Client
+    from blendcache.client.report import format_stats
+
+    api_key = args.api_key or os.environ.get("BLENDCACHE_API_KEY")
+    with Client(args.url, api_key=api_key, timeout_s=30) as client:
+        stats = client.stats()
+    print(f"{args.url}: GET /v1/blendcache/stats\n")
+    print(format_stats(stats), end="")
+    return 0
+
+
+def _warm(args: argparse.Namespace, *, on_batch=None) -> int:
+    """``on_batch``: told of each stored batch after the progress bar (tests)."""
     import time
 
     from blendcache import DEFAULT_TENANT, build_chunk_cache, load_engine, warm
@@ -150,11 +182,48 @@ def _warm(args: argparse.Namespace) -> int:
     engine = load_engine(settings.model, data_dir=settings.storage.data_dir)
     messages = [{"role": "system", "content": args.system}] if args.system else []
     t0 = time.perf_counter()
-    warmed = warm(build_chunk_cache(settings, engine), documents, messages=messages,
-                  namespace=settings.chunk_namespace(args.tenant or DEFAULT_TENANT))
+    progress = _WarmProgress(len(dict.fromkeys(documents)), then=on_batch)
+    try:
+        warmed = warm(build_chunk_cache(settings, engine), documents, messages=messages,
+                      namespace=settings.chunk_namespace(args.tenant or DEFAULT_TENANT),
+                      batch=args.batch, on_batch=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        print(f"interrupted after {progress.bar.n} of {progress.bar.total} documents: run the "
+              f"same command again to resume (stored chunks are found and skipped)",
+              file=sys.stderr)
+        return 130
+    progress.close()
     print(f"{warmed.total} documents: {warmed.stored} chunks stored, {warmed.already} already "
           f"stored ({time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+class _WarmProgress:
+    """``blendcache warm``'s progress bar on stderr: documents (one chunk each) done, with
+    chunks per second (tqdm's rate) and prefilled tokens per second."""
+
+    def __init__(self, total: int, *, then=None):
+        import time
+
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="chunk", desc="warm", file=sys.stderr)
+        self.started, self.stored, self.tokens, self.then = time.perf_counter(), 0, 0, then
+        self._clock = time.perf_counter
+
+    def __call__(self, batch) -> None:
+        self.stored += batch.stored
+        self.tokens += batch.tokens
+        elapsed = max(self._clock() - self.started, 1e-9)
+        self.bar.set_postfix_str(f"{self.stored} prefilled, {self.tokens / elapsed:.0f} tok/s",
+                                 refresh=False)
+        self.bar.update(batch.documents)
+        if self.then is not None:
+            self.then(batch)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

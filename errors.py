@@ -16,6 +16,11 @@
     ├── NotReadyError               503: the server cannot serve yet (GET /readyz says why)
     └── UpstreamError               the upstream OpenAI-compatible server failed
 
+The SDK (client/) raises the same tree for a blendcache server's answers: a 4xx in OpenAI's
+shape as the ``RequestError`` subclass of its status (another 4xx, e.g. 413: the subclass of
+its error type, with the server's ``status_code``), with the server's message, param and code;
+a 5xx, an unreachable server (502) or one that timed out (504) as an ``UpstreamError``.
+
 Third-party exceptions are translated in exactly one place per subsystem
 (``raise StorageError(...) from exc``).
 """

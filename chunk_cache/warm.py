@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Callable
 
 from blendcache.chunk_cache.cache import ChunkCache
 from blendcache.chunk_cache.layout import build_layout, format_document
@@ -27,20 +28,37 @@ class Warmed:
     already: int  # found stored
 
 
+@dataclass(frozen=True)
+class WarmBatch:
+    """One batch done (``warm``'s ``on_batch``): its documents, and what was prefilled."""
+
+    documents: int
+    stored: int  # chunks prefilled and stored
+    tokens: int  # tokens of those chunks
+
+
 def warm(cache: ChunkCache, documents: list[str], *, messages: list[dict] | None = None,
          lock: contextlib.AbstractContextManager | None = None, namespace: str = "",
-         batch: int = WARM_BATCH) -> Warmed:
+         batch: int = WARM_BATCH,
+         on_batch: Callable[[WarmBatch], None] | None = None) -> Warmed:
     """Prefill and store every document of ``documents`` that no tier holds, as chunks of a
     prompt that starts with ``messages`` (none: the chat template's default). ``lock`` (the
     engine's) is held for one batch at a time, so requests are served in between. ``namespace``:
-    the tenant's, when tenants keep their chunks apart (ChunkCache.keys)."""
+    the tenant's, when tenants keep their chunks apart (ChunkCache.keys). ``on_batch`` is told
+    of each batch once it is stored (progress). NOTE: what is stored stays stored, so a warm
+    stopped halfway resumes when run again: the stored chunks are found and skipped."""
     context = [dict(m) for m in messages or []]
     if not context or context[-1]["role"] != "user":
         context.append({"role": "user", "content": ""})  # its content is not in the prefix
     unique = list(dict.fromkeys(format_document(d) for d in documents))
     stored = 0
     for start in range(0, len(unique), batch):
-        layout = build_layout(cache.engine, context, unique[start:start + batch])
+        part = unique[start:start + batch]
+        layout = build_layout(cache.engine, context, part)
         with lock if lock is not None else contextlib.nullcontext():
-            stored += cache.fill(layout, namespace)
+            plan = cache.plan(layout, namespace)
+            done = cache.fill(layout, namespace)
+        stored += done
+        if on_batch is not None:
+            on_batch(WarmBatch(len(part), done, plan.missing_tokens if done else 0))
     return Warmed(len(unique), stored, len(unique) - stored)

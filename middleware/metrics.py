@@ -97,6 +97,15 @@ class Metrics:
                 out.setdefault(labels["tenant"], blank_tenant_view())[key] = int(value)
         return out
 
+    def category_outcomes(self) -> dict[str, dict[str, int]]:
+        """Requests by category and outcome, every tenant's together (per-category hit
+        rates)."""
+        out: dict[str, dict[str, int]] = {}
+        for labels, value in _totals(self.requests):
+            by_outcome = out.setdefault(labels["category"], {})
+            by_outcome[labels["outcome"]] = by_outcome.get(labels["outcome"], 0) + int(value)
+        return out
+
 
 def blank_tenant_view() -> dict:
     return {"requests": 0, "outcomes": {}, "categories": {}, "tokens_reused": 0,

@@ -331,7 +331,8 @@ class ChatPipeline:
         run.result.token_ids = list(answer.token_ids)
         run.result.finish_reason = answer.finish_reason
         run.info.update({"category": hit.category, "similarity": round(hit.similarity, 4),
-                         "ttft_ms": round((time.perf_counter() - t0) * 1e3, 2)})
+                         "ttft_ms": round((time.perf_counter() - t0) * 1e3, 2),
+                         "entry_id": hit.entry_id})
 
         def steps() -> Iterator[str]:
             for piece in re.findall(r"\s*\S+|\s+$", answer.text):
@@ -350,8 +351,9 @@ class ChatPipeline:
         try:
             if replace is not None:
                 self.semantic.delete([replace])
-            self.semantic.store(key.query, answer, tenant=key.tenant, category=key.category,
-                                model=key.space, context_fingerprint=key.context_fingerprint)
+            run.info["entry_id"] = self.semantic.store(
+                key.query, answer, tenant=key.tenant, category=key.category, model=key.space,
+                context_fingerprint=key.context_fingerprint)
         except CacheError as exc:
             self._degrade("semantic", exc)
 

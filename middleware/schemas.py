@@ -240,6 +240,9 @@ class BlendcacheInfo(BaseModel):
     chunks_deferred: int | None = None
     recompute_ratio: float | None = None
     tokens_recomputed: int | None = None
+    # The semantic cache entry that served the answer, or that now holds it (the answer was
+    # stored): DELETE /v1/blendcache/entries/{entry_id} forgets it.
+    entry_id: int | None = None
 
 
 class AssistantMessage(BaseModel):
@@ -363,7 +366,7 @@ _ERROR_DESCRIPTIONS = {
     400: "Invalid request: not JSON, a field of the wrong type or value, a limit exceeded "
          "([server] max_documents, max_document_chars, the model's context window)",
     401: "Missing or unknown API key",
-    404: "Unknown model",
+    404: "Unknown model, category or cache entry",
     413: "Request body over [server] max_body_bytes",
     500: "Unexpected server failure (logged with its traceback)",
     503: "Not ready: the message says why",

@@ -38,6 +38,10 @@ class SemanticEntryRow(Base):
     __table_args__ = (
         Index("ix_semantic_namespace", "tenant", "category", "model"),
         Index("ix_semantic_expires", "expires"),
+        # NOTE: ids are never reused (SQLite's default reuses the highest deleted one), so a
+        # client's stale entry id (DELETE /v1/blendcache/entries/{id}) never names a newer
+        # answer. Tables created before this keep SQLite's default.
+        {"sqlite_autoincrement": True},
     )
 
 
@@ -171,6 +175,17 @@ class SemanticStore:
                 return
             last_id = batch[-1].id
             yield batch
+
+    def ids(self, *, tenant: str | None = None, category: str | None = None) -> list[int]:
+        """Ids of the entries of ``tenant`` (None: every tenant) in ``category`` (None: every
+        category), in id order (what an invalidation deletes)."""
+        query = select(SemanticEntryRow.id).order_by(SemanticEntryRow.id)
+        if tenant is not None:
+            query = query.where(SemanticEntryRow.tenant == tenant)
+        if category is not None:
+            query = query.where(SemanticEntryRow.category == category)
+        with self._session() as session:
+            return list(session.scalars(query))
 
     def count(self) -> int:
         """Number of stored entries."""

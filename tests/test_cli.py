@@ -24,7 +24,7 @@ def test_help_lists_the_commands(capsys):
         build_parser().parse_args(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("serve", "bench", "calibrate", "warm"):
+    for command in ("serve", "bench", "calibrate", "warm", "stats"):
         assert command in out
 
 

@@ -1,7 +1,7 @@
 """Dependencies point one way (DESIGN.md, "Layout"): each folder imports only the layers below it.
 
     kernels  <-  recompute  <-  chunk_cache  <-  middleware
-                                 storage  <-  index  <-  middleware
+                                 storage  <-  index  <-  middleware  <-  client
 
 ``storage`` takes the KV type from ``recompute.kv`` and nothing else of recompute; ``middleware``
 takes from recompute only what generation needs. Read from the source (AST), lazy imports too.
@@ -23,6 +23,10 @@ ALLOWED = {
     "middleware": {"blendcache.middleware", "blendcache.index", "blendcache.chunk_cache",
                    "blendcache.storage", "blendcache.recompute.generate",
                    "blendcache.recompute.model", "blendcache.readers"},
+    # The SDK: over HTTP (httpx) or, BlendCache, the pipeline in process, built as create_app
+    # builds it.
+    "client": {"blendcache.client", "blendcache.middleware", "blendcache.chunk_cache.cache",
+               "blendcache.recompute.model"},
 }
 
 

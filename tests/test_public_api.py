@@ -13,3 +13,13 @@ def test_errors_form_one_tree():
         cls = getattr(errors, name)
         assert issubclass(cls, errors.BlendCacheError)
         assert name.rstrip("_") in errors.__doc__
+
+
+def test_the_sdk_is_exported_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, blendcache; assert 'blendcache.client' not in sys.modules; "
+            "from blendcache import Client, AsyncClient, BlendCache, ChatResult; "
+            "assert 'torch' not in sys.modules, 'the SDK over HTTP loads no model stack'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -28,6 +28,7 @@ def collect(pipeline, metrics: Metrics) -> dict:
     seen = metrics.tenants()
     names = sorted(set(seen) | {tenant for tenant, _, _ in entries})
     out["tenants"] = {name: _tenant_view(name, seen, entries) for name in names}
+    out["categories"] = metrics.category_outcomes()  # category -> outcome -> requests
     return out
 
 

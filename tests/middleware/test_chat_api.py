@@ -49,7 +49,7 @@ def test_chat_completion_shape(client, tiny_engine):
                                                ["content"]}]))
     assert body["usage"] == {"prompt_tokens": prompt, "completion_tokens": 4,
                              "total_tokens": prompt + 4}
-    assert set(body["blendcache"]) == {"cache", "category", "ttft_ms"}
+    assert set(body["blendcache"]) == {"cache", "category", "ttft_ms", "entry_id"}
     assert (body["blendcache"]["cache"], body["blendcache"]["category"]) == ("miss", "default")
 
 

@@ -275,8 +275,9 @@ def test_a_repeated_question_is_replayed_from_the_semantic_cache(make_pipeline):
     first, answered = answer(pipeline, make_job())
     second, replayed = answer(pipeline, make_job())
     assert (first.cache_status, second.cache_status) == ("miss", "semantic-hit")
-    assert chunk_info(first) == {"category": "default"}
-    assert chunk_info(second) == {"category": "default", "similarity": 1.0}
+    # entry_id: the entry the answer was stored as, then the one that served it
+    assert chunk_info(first) == {"category": "default", "entry_id": 1}
+    assert chunk_info(second) == {"category": "default", "similarity": 1.0, "entry_id": 1}
     assert (replayed.text, replayed.token_ids, replayed.finish_reason, replayed.prompt_tokens) == (
         answered.text, answered.token_ids, answered.finish_reason, answered.prompt_tokens)
     assert (pipeline.metrics["semantic_misses"], pipeline.metrics["semantic_hits"]) == (1, 1)

@@ -126,7 +126,8 @@ def test_a_tenants_max_entries_evicts_at_its_quota(make_app, make_settings):
 def test_all_tenant_views_need_the_admin_token(keyed):
     keyed.post(URL, json=ask(), headers=bearer(ACME))
     admin = keyed.get("/v1/blendcache/stats", headers=bearer(ADMIN)).json()
-    assert set(admin) == {"requests", "chunk_cache", "semantic_cache", "tenants"}
+    assert set(admin) == {"requests", "chunk_cache", "semantic_cache", "tenants", "categories"}
+    assert admin["categories"] == {"default": {"miss": 1}}
     assert list(admin["tenants"]) == ["acme"]
     own = keyed.get("/v1/blendcache/stats", headers=bearer(GLOBEX)).json()
     assert (own["tenant"], own["requests"], own["semantic_cache"]) == (

@@ -162,7 +162,7 @@ def test_a_miss_is_forwarded_and_the_same_question_then_never_reaches_the_upstre
     assert body["choices"][0]["message"] == {"role": "assistant", "content": text}
     assert body["choices"][0]["finish_reason"] == direct["choices"][0]["finish_reason"]
     assert body["usage"] == direct["usage"]
-    assert set(body["blendcache"]) == {"cache", "category", "path", "ttft_ms"}
+    assert set(body["blendcache"]) == {"cache", "category", "path", "ttft_ms", "entry_id"}
     assert (body["blendcache"]["cache"], body["blendcache"]["path"]) == ("miss", "upstream")
     assert hit.headers["x-blendcache-cache"] == "semantic-hit"
     replay = hit.json()
@@ -236,7 +236,8 @@ def test_documents_go_upstream_in_the_last_user_message(upstream_url, make_front
         body = client.post(URL, json=ask(documents=DOCS)).json()
     assert body["choices"][0]["message"]["content"] == direct["choices"][0]["message"]["content"]
     assert body["usage"] == direct["usage"]
-    assert set(body["blendcache"]) == {"cache", "category", "path", "ttft_ms"}  # no fusion
+    # no fusion
+    assert set(body["blendcache"]) == {"cache", "category", "path", "ttft_ms", "entry_id"}
     assert body["blendcache"]["path"] == "upstream"
 
 

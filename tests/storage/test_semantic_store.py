@@ -88,3 +88,19 @@ def test_database_errors_become_storage_error(tmp_path, store):
     bad.mkdir()  # a directory cannot be opened as an SQLite file
     with pytest.raises(StorageError):
         SemanticStore(f"sqlite:///{bad}")
+
+
+def test_ids_by_tenant_and_category(store):
+    store.insert([make_entry(0), make_entry(1, category="faq"), make_entry(2, tenant="globex"),
+                  make_entry(3, tenant="globex", category="faq")])
+    assert store.ids() == [1, 2, 3, 4]
+    assert store.ids(tenant="acme") == [1, 2]
+    assert store.ids(category="faq") == [2, 4]
+    assert store.ids(tenant="globex", category="default") == [3]
+    assert store.ids(tenant="nobody") == []
+
+
+def test_an_id_is_never_reused_after_a_delete(store):
+    first = store.insert([make_entry(0), make_entry(1)])
+    store.delete_many([first[-1]])
+    assert store.insert([make_entry(2)]) == [first[-1] + 1]
