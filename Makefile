@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.setup-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# The repository root is the package, and its kernels/ folder would shadow the PyPI package
+# `kernels` (which transformers imports) if the working directory were on sys.path, as
+# `python -m` puts it; the tests and the server never need it there.
+export PYTHONSAFEPATH := 1
 
 .PHONY: setup serve test test-all bench-blend bench-semantic clean
 
