@@ -66,7 +66,7 @@ class KeywordRetriever(BaseRetriever):
 
 def load_corpus(path: Path, records: int) -> tuple[list[list[Document]], list[str]]:
     """The passages of ``records`` records at odd positions, and their questions."""
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text(encoding="utf-8"))
     chosen = data[1::2][:records]
     topics = [[Document(page_content=f"{c['title']}\n{c['text']}", metadata={"title": c["title"]})
                for c in record["ctxs"]] for record in chosen]
