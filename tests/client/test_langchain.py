@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,8 @@ from blendcache.client.langchain import (DOCUMENT_SEPARATOR, BlendCacheLLMCache,
                                          ChatBlendCache, format_documents, llm_namespace,
                                          split_documents)
 from blendcache.config import CategoryConfig, SemanticConfig, TenantConfig  # noqa: E402
-from tests.conftest import REPO  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
 
 Q = "What is the capital of France?"
 DOCS = [Document(page_content="The Eiffel Tower was completed in 1889 in Paris."),
@@ -72,6 +74,17 @@ def test_other_llm_parameters_miss_and_text_prompts_hit(serve, llm_cache):
         assert fake("other").invoke(Q).content == "other"  # another model
         text = FakeListLLM(responses=["alpha", "beta"])
         assert [text.invoke(Q), text.invoke(Q)] == ["alpha", "alpha"]
+
+
+def test_the_cache_in_process(tiny_engine, embedder, sdk_settings, llm_cache):
+    with BlendCache(sdk_settings("local"), engine=tiny_engine, embedder=embedder) as local:
+        cache = BlendCacheLLMCache(local, category="default")
+        llm_cache(cache)
+        llm = fake()
+        assert [llm.invoke(Q).content, llm.invoke(Q).content] == ["one", "one"]
+        cache.clear()
+        assert llm.invoke(Q).content == "two"
+        assert local.stats().semantic_cache["hits"] == 1
 
 
 def test_earlier_messages_are_the_context(serve, llm_cache):
