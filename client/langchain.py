@@ -88,7 +88,9 @@ class BlendCacheLLMCache(BaseCache):
 
     A chat prompt (LangChain passes it serialized) is read back into messages: the last human
     message is the query, the others are its context, so a repeat in another conversation
-    misses where the category is context-sensitive. A text prompt is the query itself. The
+    misses where the category is context-sensitive. A text prompt is the query itself.
+    Documents that :func:`format_documents` put into the text are taken out and sent as
+    ``documents`` (their set is context too; the query is the question without them). The
     answers' namespace is a hash of LangChain's ``llm_string`` (the model and its parameters):
     other parameters never share answers.
     """
@@ -152,16 +154,17 @@ class _CacheRequest:
         messages = _chat_prompt(prompt)
         context: list[dict] = []
         if messages is None:
-            query = prompt
+            kept, documents = split_documents([{"role": "user", "content": prompt}])
+            query = kept[0]["content"]
         else:
-            plain = openai_messages(messages)
+            plain, documents = split_documents(openai_messages(messages))
             users = [i for i, m in enumerate(plain) if m["role"] == "user"]
             last = users[-1] if users else len(plain) - 1
             query, context = plain[last]["content"], plain[:last] + plain[last + 1:]
         if not query.strip():
             return None
         options = {"model": llm_namespace(llm_string), "category": category,
-                   "context": context or None}
+                   "context": context or None, "documents": documents or None}
         return cls(query, options, chat=messages is not None)
 
     def generations(self, found: results.LookupResult) -> list[Generation] | None:

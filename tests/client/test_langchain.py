@@ -104,6 +104,21 @@ def test_earlier_messages_are_the_context(serve, llm_cache):
         assert (found.hit, found.answer) == (True, "one")  # the query is the last human turn
 
 
+def test_formatted_documents_are_the_context_and_not_the_query(serve, llm_cache):
+    with Client(serve()) as bc:
+        llm_cache(BlendCacheLLMCache(bc))
+        llm = fake()
+        rag = chain(llm)
+        assert [rag.invoke(Q).content, rag.invoke(Q).content] == ["one", "one"]
+        assert chain(llm, DOCS[::-1]).invoke(Q).content == "one"  # the same set
+        assert chain(llm, DOCS[:2]).invoke(Q).content == "two"  # another set
+        texts = [d.page_content for d in DOCS]
+        found = bc.lookup(f"Question: {Q}", model=llm_namespace(llm._get_llm_string()),
+                          context=[{"role": "system", "content": "Answer briefly."}],
+                          documents=texts)
+        assert (found.hit, found.answer) == (True, "one")
+
+
 def test_categories_are_apart_and_clear_forgets_its_own(serve, sdk_settings, llm_cache):
     semantic = SemanticConfig(categories=(CategoryConfig("default"), CategoryConfig("faq")))
     with Client(serve(sdk_settings(semantic=semantic))) as bc:
@@ -152,8 +167,8 @@ def test_the_async_cache_and_model(serve, llm_cache):
     assert (info["outcome"], info["chunks_total"]) == ("miss", 3)
 
 
-def chain(llm):
-    retriever = RunnableLambda(lambda _question: DOCS)
+def chain(llm, documents=DOCS):
+    retriever = RunnableLambda(lambda _question: documents)
     return ({"context": retriever | format_documents, "question": RunnablePassthrough()}
             | PROMPT | llm)
 
