@@ -67,8 +67,8 @@ def warm(cache, documents: list[str], **kwargs):
 
 
 # The SDK (client/), imported on first use: ``blendcache.Client`` loads httpx, not the model.
-_SDK = ("AsyncClient", "BlendCache", "ChatResult", "Client", "Stats", "StreamEvent",
-        "TenantStats", "Usage", "WarmResult")
+_SDK = ("AsyncClient", "BlendCache", "ChatResult", "Client", "LookupResult", "Stats",
+        "StreamEvent", "TenantStats", "Usage", "WarmResult")
 
 
 def __getattr__(name: str):
@@ -84,6 +84,7 @@ __all__ = [
     "BlendCache",
     "ChatResult",
     "Client",
+    "LookupResult",
     "Stats",
     "StreamEvent",
     "TenantStats",

@@ -13,7 +13,7 @@ from typing import AsyncIterator, Iterator
 import httpx
 
 from blendcache.client import wire
-from blendcache.client.results import ChatResult, Stats, StreamEvent, WarmResult
+from blendcache.client.results import ChatResult, LookupResult, Stats, StreamEvent, WarmResult
 from blendcache.client.wire import Call, Prompt, StreamReader
 from blendcache.errors import UpstreamError
 
@@ -48,6 +48,10 @@ class _Options:
     def _chat_call(self, prompt: Prompt, *, stream: bool = False, **options) -> Call:
         options.setdefault("model", self.model)
         return wire.chat_call(prompt, stream=stream, **options)
+
+    def _semantic_call(self, action: str, query: str, **options) -> Call:
+        options["model"] = options.get("model") or self.model
+        return wire.semantic_call(action, query, **options)
 
 
 def _started(reader: StreamReader | None) -> StreamReader:
@@ -107,6 +111,25 @@ class Client(_Options):
 
     def models(self) -> list[str]:
         return [m["id"] for m in self._send(wire.MODELS_CALL)["data"]]
+
+    def lookup(self, query: str, *, model: str | None = None, category: str | None = None,
+               context: list[dict] | None = None, documents: list | None = None) -> LookupResult:
+        """The semantic cache's answer to ``query``, without a model call: as a chat request
+        with messages ``context + [query]`` and ``documents`` would be looked up. ``model``:
+        the answers' namespace (default: the client's model; a name the server does not serve
+        is a namespace of its own)."""
+        call = self._semantic_call("lookup", query, model=model, category=category,
+                                   context=context, documents=documents)
+        return LookupResult.from_dict(self._send(call))
+
+    def store(self, query: str, answer: str, *, model: str | None = None,
+              category: str | None = None, context: list[dict] | None = None,
+              documents: list | None = None) -> int | None:
+        """Keep ``answer`` (made elsewhere) for ``query``, keyed as :meth:`lookup`; its entry
+        id (None: the server's semantic cache failed to choose a category)."""
+        call = self._semantic_call("store", query, model=model, answer=answer,
+                                   category=category, context=context, documents=documents)
+        return self._send(call)["entry_id"]
 
     def _send(self, call: Call) -> dict:
         try:
@@ -214,6 +237,20 @@ class AsyncClient(_Options):
 
     async def models(self) -> list[str]:
         return [m["id"] for m in (await self._send(wire.MODELS_CALL))["data"]]
+
+    async def lookup(self, query: str, *, model: str | None = None,
+                     category: str | None = None, context: list[dict] | None = None,
+                     documents: list | None = None) -> LookupResult:
+        call = self._semantic_call("lookup", query, model=model, category=category,
+                                   context=context, documents=documents)
+        return LookupResult.from_dict(await self._send(call))
+
+    async def store(self, query: str, answer: str, *, model: str | None = None,
+                    category: str | None = None, context: list[dict] | None = None,
+                    documents: list | None = None) -> int | None:
+        call = self._semantic_call("store", query, model=model, answer=answer,
+                                   category=category, context=context, documents=documents)
+        return (await self._send(call))["entry_id"]
 
     async def _send(self, call: Call) -> dict:
         try:

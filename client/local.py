@@ -12,7 +12,7 @@ from typing import Iterator
 from pydantic import ValidationError
 
 from blendcache.client import wire
-from blendcache.client.results import ChatResult, Stats, StreamEvent, WarmResult
+from blendcache.client.results import ChatResult, LookupResult, Stats, StreamEvent, WarmResult
 from blendcache.client.wire import Prompt, StreamReader
 from blendcache.config import DEFAULT_TENANT, Settings
 from blendcache.errors import ConfigError, InvalidRequestError
@@ -98,6 +98,27 @@ class BlendCache:
 
     def models(self) -> list[str]:
         return self.pipeline.models()
+
+    def lookup(self, query: str, *, model: str | None = None, category: str | None = None,
+               context: list[dict] | None = None, documents: list | None = None) -> LookupResult:
+        """As ``Client.lookup``."""
+        from blendcache.middleware.routes.semantic import SemanticRequest, look_up
+
+        call = wire.semantic_call("lookup", query, model=model or self.model, category=category,
+                                  context=context, documents=documents)
+        body = _validated(SemanticRequest, call.json)
+        return LookupResult.from_dict(look_up(self.pipeline, body, tenant=self.tenant))
+
+    def store(self, query: str, answer: str, *, model: str | None = None,
+              category: str | None = None, context: list[dict] | None = None,
+              documents: list | None = None) -> int | None:
+        """As ``Client.store``."""
+        from blendcache.middleware.routes.semantic import StoreRequest, keep
+
+        call = wire.semantic_call("store", query, model=model or self.model, answer=answer,
+                                  category=category, context=context, documents=documents)
+        body = _validated(StoreRequest, call.json)
+        return keep(self.pipeline, body, tenant=self.tenant)["entry_id"]
 
     def _start(self, prompt: Prompt, options: dict):
         from blendcache.middleware.pipeline import ChatJob

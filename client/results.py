@@ -60,6 +60,24 @@ class ChatResult:
 
 
 @dataclass(frozen=True)
+class LookupResult:
+    """POST /v1/blendcache/lookup: the semantic cache's answer to a query, without a model
+    call. ``hit`` False: ``entry_id``, ``similarity`` and ``answer`` are None. ``category``:
+    the category the query was looked up in."""
+
+    hit: bool
+    answer: str | None = None
+    similarity: float | None = None
+    entry_id: int | None = None
+    category: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LookupResult:
+        return cls(bool(data["hit"]), data.get("answer"), data.get("similarity"),
+                   data.get("entry_id"), data.get("category"))
+
+
+@dataclass(frozen=True)
 class StreamEvent:
     """One piece of a streamed answer; ``outcome`` is known before the first piece."""
 

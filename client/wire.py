@@ -57,6 +57,17 @@ def warm_call(documents: list, *, system: str | None = None,
     return Call("POST", "/v1/blendcache/documents", {"messages": before, "documents": documents})
 
 
+def semantic_call(action: str, query: str, *, model: str, answer: str | None = None,
+                  category: str | None = None, context: list[dict] | None = None,
+                  documents: list | None = None) -> Call:
+    """POST /v1/blendcache/lookup or /store (``action``): ``context``, the messages before
+    the query, and ``documents`` are what the answer depends on, as in a chat request."""
+    body = {"query": query, "model": model, "answer": answer, "category": category,
+            "context": context, "documents": documents}
+    return Call("POST", f"/v1/blendcache/{action}", {k: v for k, v in body.items()
+                                                     if v is not None})
+
+
 def invalidate_call(entry_id: int | None = None, *, category: str | None = None,
                     tenant: str | None = None) -> Call:
     """DELETE one entry by id, or every entry of the tenant (of ``category``)."""

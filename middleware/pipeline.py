@@ -303,6 +303,18 @@ class ChatPipeline:
         return _SemanticKey(query, job.tenant, category, _context_fingerprint(messages, documents),
                             model, text_completion=job.raw_prompt)
 
+    def semantic_key(self, job: ChatJob, *, model: str) -> _SemanticKey | None:
+        """Where ``job``'s answer lives in the semantic cache, keyed as :meth:`start` keys it
+        (category, context fingerprint of the earlier turns and documents) under ``model``;
+        None where the semantic layer does not apply. The lookup/store routes
+        (routes/semantic.py) use it, so their entries and chat's are one cache."""
+        req = job.request
+        context = request_context(plain_messages(req.messages),
+                                  [text for _, text in req.document_texts()], self.settings.server,
+                                  split=self.engine is not None)
+        return self._semantic_key(job, req.blendcache or BlendcacheOptions(), context.messages,
+                                  context.documents, model)
+
     def _semantic_lookup(self, key: _SemanticKey) -> SemanticHit | None:
         try:
             hit = self.semantic.lookup(key.query, tenant=key.tenant, category=key.category,

@@ -23,3 +23,12 @@ def test_the_sdk_is_exported_lazily():
             "from blendcache import Client, AsyncClient, BlendCache, ChatResult; "
             "assert 'torch' not in sys.modules, 'the SDK over HTTP loads no model stack'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_sdk_loads_langchain_only_when_its_module_is_imported():
+    import subprocess
+    import sys
+
+    code = ("import sys, blendcache, blendcache.client; from blendcache import Client; "
+            "assert not [m for m in sys.modules if m.startswith('langchain')]")
+    subprocess.run([sys.executable, "-c", code], check=True)
