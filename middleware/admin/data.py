@@ -163,7 +163,7 @@ def _top_chunks(pipeline: ChatPipeline) -> list[dict]:
     if cache is None or cache.store is None:
         return []
     return [{"key": m.key[:12], "tier": m.tier, "tokens": m.tokens, "bytes": m.bytes,
-             "hits": m.hits} for m in cache.store.top(TOP_CHUNKS)]
+             "hits": m.hits} for m in cache.store.top(TOP_CHUNKS) if m.hits > 0]
 
 
 def _row(r: RequestRecord) -> dict:

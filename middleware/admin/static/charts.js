@@ -22,7 +22,7 @@
   // Clears the chart and gives it a coordinate system of its size on the page.
   function canvas(svg) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
-    const w = Math.max(svg.clientWidth || 0, 320), h = Math.max(svg.clientHeight || 0, 160);
+    const w = Math.max(svg.clientWidth || 0, 320), h = Math.max(svg.clientHeight || 0, 60);
     svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
     return { w, h, x0: PAD.left, x1: w - PAD.right, y0: h - PAD.bottom, y1: PAD.top };
   }
@@ -32,11 +32,13 @@
     el("text", { x: c.w / 2, y: c.h / 2, "text-anchor": "middle", class: "empty" }, svg, message);
   }
 
-  // A "nice" upper bound for an axis: 1, 2 or 5 times a power of ten.
-  function niceMax(v) {
-    if (!(v > 0)) return 1;
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    return [1, 2, 5, 10].map((m) => m * p).find((m) => m >= v);
+  // An axis' top: four ticks of a "nice" step (1, 2, 2.5 or 5 times a power of ten; whole
+  // numbers for counts).
+  function niceMax(v, whole) {
+    if (!(v > 0)) return 4;
+    const raw = v / 4, p = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * p).find((m) => m >= raw);
+    return 4 * (whole ? Math.max(1, Math.ceil(step)) : step);
   }
 
   function yAxis(svg, c, max, fmt) {
@@ -55,7 +57,9 @@
     const step = Math.max(1, Math.ceil(starts.length / 6));
     starts.forEach((t, i) => {
       if (i % step === 0 || i === starts.length - 1) {
-        el("text", { x: xOf(i), y: c.y0 + 16, "text-anchor": "middle" }, svg, timeLabel(t));
+        const anchor = starts.length > 1 && i === 0 ? "start"
+          : starts.length > 1 && i === starts.length - 1 ? "end" : "middle";
+        el("text", { x: xOf(i), y: c.y0 + 16, "text-anchor": anchor }, svg, timeLabel(t));
       }
     });
   }
@@ -74,11 +78,17 @@
   function ms(v) {
     return Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`;
   }
+  const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
   function bytes(v) {
-    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let i = 0;
-    while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-    return `${i ? v.toFixed(1) : v} ${units[i]}`;
+    while (Math.abs(v) >= 1024 && i < UNITS.length - 1) { v /= 1024; i++; }
+    return `${i ? v.toFixed(1) : v} ${UNITS[i]}`;
+  }
+  // A bytes axis' top: nice in the unit of the largest value (MiB ticks, not 76.6 KiB).
+  function bytesMax(v) {
+    let unit = 1;
+    while (v / unit >= 1024 && unit < Math.pow(1024, UNITS.length - 1)) unit *= 1024;
+    return niceMax(v / unit) * unit;
   }
 
   // One line per series over the time buckets; null values leave a gap.
@@ -99,9 +109,16 @@
         if (v === null) { pen = "M"; return; }
         d += `${pen}${xOf(i).toFixed(1)},${yOf(v).toFixed(1)} `;
         pen = "L";
-        el("circle", { cx: xOf(i), cy: yOf(v), r: 3, fill: color }, svg);
+        el("circle", { cx: xOf(i), cy: yOf(v), r: 4, fill: color }, svg);
       });
       if (d) el("path", { d, fill: "none", stroke: color, "stroke-width": 2 }, svg);
+      const last = series[name].map((v, i) => [v, i]).filter(([v]) => v !== null).pop();
+      if (last) {
+        const label = el("text", { x: Math.min(xOf(last[1]) + 7, c.x1 - 2), y: yOf(last[0]) - 7,
+                                   "text-anchor": xOf(last[1]) + 7 > c.x1 - 40 ? "end" : "start",
+                                   class: "point-label" }, svg, fmt(last[0]));
+        label.style.fill = color;  // CSSOM, allowed by the CSP (a style attribute is not)
+      }
     });
     legend(svg, c, names, colorOf);
   }
@@ -111,7 +128,7 @@
     if (!starts.length) return empty(svg, "no requests yet");
     const c = canvas(svg);
     const totals = starts.map((_, i) => names.reduce((s, n) => s + series[n][i], 0));
-    const top = niceMax(Math.max(...totals));
+    const top = niceMax(Math.max(...totals), true);
     const slot = (c.x1 - c.x0) / starts.length, width = Math.max(2, Math.min(slot * 0.7, 48));
     const xOf = (i) => c.x0 + slot * (i + 0.5);
     yAxis(svg, c, top, count);
@@ -137,10 +154,10 @@
   }
 
   // Vertical bars, one per label, with its value printed above.
-  function bars(svg, labels, values, { fmt, colorOf }) {
+  function bars(svg, labels, values, { fmt, colorOf, whole }) {
     if (!labels.length) return empty(svg, "no data");
     const c = canvas(svg);
-    const top = niceMax(Math.max(...values));
+    const top = fmt === bytes ? bytesMax(Math.max(...values)) : niceMax(Math.max(...values), whole);
     const slot = (c.x1 - c.x0) / labels.length, width = Math.min(slot * 0.55, 90);
     yAxis(svg, c, top, fmt);
     labels.forEach((label, i) => {
@@ -155,17 +172,17 @@
 
   // Horizontal bars (the top reused chunks): label on the left, value at the bar's end.
   function hbars(svg, labels, values, notes) {
-    if (!labels.length) return empty(svg, "no chunk stored yet");
+    svg.style.height = `${Math.max(labels.length, 3) * 30 + 12}px`;
+    if (!labels.length) return empty(svg, "no chunk reused yet");
     const c = canvas(svg);
-    const left = 190, top = niceMax(Math.max(...values, 1));
-    const row = (c.h - 10) / Math.max(labels.length, 5), height = Math.min(row * 0.65, 18);
+    const left = 190, top = Math.max(...values, 1), row = 30, height = 18;
     labels.forEach((label, i) => {
       const y = 6 + row * i, w = ((c.x1 - 60 - left) * values[i]) / top;
       el("text", { x: left - 8, y: y + height * 0.75, "text-anchor": "end" }, svg, label);
       el("rect", { x: left, y, width: Math.max(w, 1), height, rx: 3,
                    fill: TIER_COLORS[notes[i]] || PALETTE[0] }, svg);
       el("text", { x: left + w + 6, y: y + height * 0.75, class: "value-label" }, svg,
-         `${values[i]} hits · ${notes[i]}`);
+         `${values[i]} hit${values[i] === 1 ? "" : "s"} · ${notes[i]}`);
     });
   }
 
@@ -178,7 +195,7 @@
     const tiers = Object.keys(data.chunk_tiers);
     const tierColor = (n) => TIER_COLORS[n] || PALETTE[0];
     bars(byId("chart-tier-hits"), tiers, tiers.map((t) => data.chunk_tiers[t].hits),
-         { fmt: count, colorOf: tierColor });
+         { fmt: count, colorOf: tierColor, whole: true });
     bars(byId("chart-tier-bytes"), tiers, tiers.map((t) => data.chunk_tiers[t].bytes),
          { fmt: bytes, colorOf: tierColor });
     if (tl.ttft_saved_ms === null) {
