@@ -119,4 +119,13 @@ def test_the_admin_page_in_chromium(browser, served, admin_token, tmp_path):
     scripted.goto(f"{url}/admin")
     assert scripted.url == f"{url}/admin"
     scripted.wait_for_selector("body[data-refreshed]", timeout=10_000)
+    # ... and refreshes live: one more request shows without a reload.
+    httpx.post(f"{url}/v1/chat/completions", timeout=60,
+               headers={"authorization": "Bearer sk-acme-0123"},
+               json={"model": "default", "max_tokens": 2,
+                     "messages": [{"role": "user", "content": "Say hello."}]})
+    scripted.wait_for_function(
+        "() => document.querySelector('[data-tile=requests] .value').textContent === '7'",
+        timeout=15_000)
+    assert scripted.locator("#recent tbody tr").count() == 7
     context.close()
