@@ -89,5 +89,6 @@ def recent_cells(r: dict) -> list[str]:
 
 def _recent_row(r: dict) -> str:
     cells = [f"<td>{escape(text)}</td>" for text in recent_cells(r)]
-    cells[3] = f'<td><span class="outcome {escape(r["outcome"])}">{escape(r["outcome"])}</span></td>'
+    outcome = escape(r["outcome"])
+    cells[3] = f'<td><span class="outcome {outcome}">{outcome}</span></td>'
     return "<tr>" + "".join(cells) + "</tr>"

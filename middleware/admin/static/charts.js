@@ -199,7 +199,8 @@
     bars(byId("chart-tier-bytes"), tiers, tiers.map((t) => data.chunk_tiers[t].bytes),
          { fmt: bytes, colorOf: tierColor });
     if (tl.ttft_saved_ms === null) {
-      empty(byId("chart-ttft-saved"), tl.starts.length ? "no miss measured yet" : "no requests yet");
+      empty(byId("chart-ttft-saved"),
+            tl.starts.length ? "no miss measured yet" : "no requests yet");
     } else {
       lines(byId("chart-ttft-saved"), tl.starts, { "TTFT saved": tl.ttft_saved_ms },
             { fmt: ms, colorOf: () => "#6447c7" });
