@@ -76,7 +76,10 @@ def login_form(request: Request):
 async def login(request: Request):
     """The form's token, from the body only (a token in the query string is ignored)."""
     keyring = request.app.state.keyring
-    form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+    try:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+    except ValueError:  # more fields than a login form has
+        form = {}
     token = (form.get("token") or [""])[0]
     if keyring.admin is None or not keyring.is_admin(token):
         message = ("No admin token is set on this server ([auth] admin_token)."

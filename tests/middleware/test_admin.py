@@ -63,6 +63,10 @@ def test_a_token_in_the_url_is_never_accepted(admin, admin_token, name):
 def test_login_sets_an_httponly_strict_cookie_without_the_token(admin, admin_token):
     form = admin.get("/admin/login")
     assert form.status_code == 200 and 'name="token"' in form.text and 'method="post"' in form.text
+    stuffed = "&".join(f"f{i}=x" for i in range(50)) + f"&token={admin_token}"
+    assert admin.post("/admin/login", content=stuffed, follow_redirects=False,
+                      headers={"content-type": "application/x-www-form-urlencoded"}
+                      ).status_code == 401
     wrong = admin.post("/admin/login", data={"token": "nope"}, follow_redirects=False)
     assert wrong.status_code == 401 and "Wrong admin token" in wrong.text
     assert "set-cookie" not in wrong.headers
