@@ -91,6 +91,9 @@ class StorageConfig:
     memory_max_bytes: int = 512 * 1024 * 1024
     disk_max_bytes: int = 8 * 1024 * 1024 * 1024
     redis_url: str | None = None
+    # Request records (storage/requests.py, the admin UI) older than this are purged; 0: kept
+    # forever. A month shows trends without a busy server's table growing without end.
+    request_retention_days: float = 30
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -378,6 +381,9 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"category {cat.name!r}: ttl_s must be > 0 (inf: never expires)")
         if cat.max_entries < 1:
             raise ConfigError(f"category {cat.name!r}: max_entries must be >= 1")
+    if settings.storage.request_retention_days < 0:
+        raise ConfigError(f"storage.request_retention_days must be >= 0 (0: keep forever), "
+                          f"got {settings.storage.request_retention_days}")
     server = settings.server
     for name in ("max_body_bytes", "max_documents", "max_document_chars"):
         if getattr(server, name) < 1:

@@ -21,10 +21,12 @@ from blendcache.errors import (
 )
 from blendcache.index.semantic_cache import SemanticCache
 from blendcache.middleware.asgi import BodyLimit, ServerErrorGuard
+from blendcache.middleware.admin import router as admin_router
 from blendcache.middleware.auth import Keyring
 from blendcache.middleware.metrics import Metrics
 from blendcache.middleware.openapi import install_openapi
 from blendcache.middleware.pipeline import ChatPipeline
+from blendcache.middleware.records import RecordWriter
 from blendcache.middleware.routes import chat, completions, documents, health, models, stats
 from blendcache.middleware.routes import entries, semantic
 from blendcache.middleware.schemas import error_body
@@ -32,6 +34,7 @@ from blendcache.middleware.sweeper import Sweeper
 from blendcache.middleware.upstream import Upstream, error_payload
 from blendcache.recompute.model import Engine, load_engine
 from blendcache.storage.db import make_engine
+from blendcache.storage.requests import RequestStore
 from blendcache.storage.semantic_store import SemanticStore
 
 log = logging.getLogger("blendcache.app")
@@ -55,16 +58,19 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
     app.state.settings = settings
     app.state.keyring = Keyring.from_settings(settings)
     app.state.metrics = Metrics()
+    app.state.records = build_record_writer(settings)
     app.state.pipeline = ChatPipeline(
         settings, engine=engine,
         chunk_cache=build_chunk_cache(settings, engine) if engine is not None else None,
         semantic=build_semantic_cache(settings, embedder) if settings.semantic.enabled else None,
-        record=app.state.metrics.record, upstream=upstream)
+        record=_recorder(app.state.metrics, app.state.records), upstream=upstream)
     app.state.metrics.watch(app.state.pipeline)
+    app.state.records.on_drop = lambda n: app.state.pipeline.metrics.update(records_dropped=n)
     for module in (chat, completions, documents, models, health, stats):
         app.include_router(module.router)
     app.include_router(entries.router)
     app.include_router(semantic.router)
+    app.include_router(admin_router)
     _install_error_handlers(app)
     install_openapi(app)
     _install_body_limit(app, settings.server.max_body_bytes)
@@ -78,9 +84,27 @@ def _check_layers(settings: Settings, engine: Engine) -> None:
                           f"{engine.spec.name} has {engine.spec.num_layers} layers")
 
 
+def build_record_writer(settings: Settings) -> RecordWriter:
+    """The writer of request records, into the settings' database (started by the lifespan)."""
+    store = RequestStore(make_engine(settings.storage.resolved_database_url()))
+    return RecordWriter(store, retention_days=settings.storage.request_retention_days)
+
+
+def _recorder(metrics: Metrics, records: RecordWriter):
+    """What the pipeline tells of each answered request: the metrics, then the records' queue
+    (which never blocks)."""
+
+    def record(event) -> None:
+        metrics.record(event)
+        records.submit(event)
+
+    return record
+
+
 def _lifespan(upstream: Upstream | None):
-    """The app's lifespan: the sweeper of expired semantic entries runs while the server does;
-    the upstream's connections are closed when it stops."""
+    """The app's lifespan: the sweeper of expired semantic entries and the request records'
+    writer run while the server does; the records queued are written, and the upstream's
+    connections closed, when it stops."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -92,11 +116,13 @@ def _lifespan(upstream: Upstream | None):
                                   cache_failures_semantic=1))
             sweeper.start()
         app.state.sweeper = sweeper
+        app.state.records.start()
         try:
             yield
         finally:
             if sweeper is not None:
                 sweeper.stop()
+            app.state.records.stop()
             if upstream is not None:
                 upstream.close()
 

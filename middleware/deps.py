@@ -31,8 +31,9 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def _bearer(request: Request) -> str | None:
-    """The token of ``Authorization: Bearer <token>`` (scheme in any case), else None."""
+def bearer_token(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (scheme in any case), else None. The one
+    place a token is read from a request: never from its URL."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
@@ -49,7 +50,7 @@ def get_tenant(request: Request) -> str:
     keyring: Keyring = request.app.state.keyring
     if keyring.open:
         return DEFAULT_TENANT
-    token = _bearer(request)
+    token = bearer_token(request)
     if token is None:
         raise _refuse(request, _MISSING_KEY, "invalid_api_key")
     tenant = keyring.tenant(token)
@@ -67,7 +68,7 @@ def require_admin(request: Request) -> None:
             return
         raise _refuse(request, "this endpoint needs the admin token and none is set "
                                "([auth] admin_token)", "admin_token_required")
-    token = _bearer(request)
+    token = bearer_token(request)
     if token is None or not keyring.is_admin(token):
         raise _refuse(request, "invalid or missing admin token: send "
                                "'Authorization: Bearer <admin_token>'", "invalid_admin_token")
@@ -84,7 +85,7 @@ def get_viewer(request: Request) -> Viewer:
     """The admin token -> every tenant; an API key -> its tenant. An open server without an
     admin token shows everything to everyone, as before tenants."""
     keyring: Keyring = request.app.state.keyring
-    token = _bearer(request)
+    token = bearer_token(request)
     if token is not None and keyring.is_admin(token):
         return Viewer(None)
     if keyring.open and keyring.admin is None:

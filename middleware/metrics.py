@@ -39,6 +39,9 @@ class RequestEvent:
     latency_s: float  # from the pipeline's start to the end of the answer
     tokens_reused: int = 0  # chunk tokens whose KV was found in a tier
     tokens_recomputed: int = 0  # chunk tokens recomputed when fusing
+    similarity: float | None = None  # the cached query's, on a semantic hit
+    chunks_reused: int = 0  # document chunks whose KV was found in a tier
+    chunks_total: int = 0  # document chunks fused (0: no fusion)
 
 
 class Metrics:
@@ -150,6 +153,9 @@ _PIPELINE_COUNTERS = {
     "semantic_bypassed_sampled": ("blendcache_semantic_bypassed",
                                   "Requests kept out of the semantic cache: sampled hotter "
                                   "than [semantic] max_temperature"),
+    "records_dropped": ("blendcache_request_records_dropped",
+                        "Request records not stored: the writer's queue was full or the "
+                        "database failed"),
 }
 _CACHE_LAYERS = ("semantic", "chunk")
 

@@ -459,7 +459,10 @@ def _event(run: Run, tenant: str, started: float) -> RequestEvent:
     return RequestEvent(tenant=tenant, category=run.info.get("category", NO_CATEGORY),
                         outcome=run.cache_status, ttft_s=(run._first_text_at or end) - started,
                         latency_s=end - started, tokens_reused=run.tokens_reused,
-                        tokens_recomputed=run.info.get("tokens_recomputed", 0))
+                        tokens_recomputed=run.info.get("tokens_recomputed", 0),
+                        similarity=run.info.get("similarity"),
+                        chunks_reused=run.info.get("chunks_reused", 0),
+                        chunks_total=run.info.get("chunks_total", 0))
 
 
 def _serves(answer: CachedAnswer, max_tokens: int, *, requested: int | None = None) -> bool:

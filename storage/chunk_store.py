@@ -77,6 +77,13 @@ class ChunkStore:
             row = s.get(ChunkRow, key)
             return None if row is None else _meta(row)
 
+    def top(self, n: int) -> list[ChunkMeta]:
+        """The ``n`` most reused chunks (most hits first; the latest used first among equals)."""
+        with self._session() as s:
+            rows = s.scalars(select(ChunkRow).order_by(ChunkRow.hits.desc(),
+                                                       ChunkRow.last_access.desc()).limit(n))
+            return [_meta(row) for row in rows]
+
     def summary(self) -> dict[str, int]:
         with self._session() as s:
             count, total_bytes, tokens, hits = s.execute(select(

@@ -38,6 +38,7 @@ def test_categories_from_toml(tmp_path):
     ({"blend": {"background": "/no/such/background.txt"}}, "blend.background"),
     ({"server": {"max_documents": 0}}, "server.max_documents must be >= 1"),
     ({"server": {"max_document_chars": -1}}, "server.max_document_chars must be >= 1"),
+    ({"storage": {"request_retention_days": -1}}, "storage.request_retention_days"),
 ])
 def test_bad_config_is_a_config_error(data, match):
     with pytest.raises(ConfigError, match=match):

@@ -1,13 +1,17 @@
-"""``blendcache stats`` against a real server, and ``blendcache warm``'s progress bar and resume
-after an interruption, run in process on the tiny model."""
+"""``blendcache stats`` against a real server (the figures of the stats API and of the admin
+page), and ``blendcache warm``'s progress bar and resume after an interruption, run in process
+on the tiny model."""
 
 import json
 import re
 from pathlib import Path
 
+import httpx
+
 from blendcache import Client
 from blendcache.cli import _warm, build_parser, main
 from blendcache.config import AuthConfig, TenantConfig
+from blendcache.middleware.admin.data import OUTCOMES, percent
 
 Q = "What is the capital of France?"
 DOCS = ["The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",
@@ -49,6 +53,9 @@ def test_stats_prints_the_stats_apis_figures(serve, sdk_settings, capsys):
     assert categories[1:] == [["default", "2", "1", "0", "1", "50.0%"],
                               ["none", "2", "0", "1", "1", "0.0%"]]
     assert expected.category_hit_rate("default") == 0.5
+    page = httpx.get(f"{url}/admin/data", headers={"authorization": "Bearer sk-admin"}).json()
+    assert [[name, str(c["requests"]), *(str(c["outcomes"].get(o, 0)) for o in OUTCOMES),
+             percent(c["hit_rate"])] for name, c in page["categories"].items()] == categories[1:]
     entries = [r for r in rows(out, "semantic cache entries")]
     assert entries[1:] == [["acme", "default/tiny-llama", "1"]]
     semantic = [r for r in rows(out, "semantic cache")]

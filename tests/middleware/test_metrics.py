@@ -37,6 +37,7 @@ FAMILIES = {  # every family /metrics serves, and its type
     "blendcache_chunks_deferred": "counter",
     "blendcache_chunks_warmed": "counter",
     "blendcache_semantic_bypassed": "counter",
+    "blendcache_request_records_dropped": "counter",
     "blendcache_cache_failures": "counter",
 }
 
