@@ -7,6 +7,16 @@ Public API (everything else is internal)::
     from blendcache import Client, AsyncClient, BlendCache   # the SDK (client/), ChatResult...
 """
 
+import os as _os
+import sys as _sys
+
+# NOTE: the repository root is this package, so with the root on sys.path (``python -m
+# blendcache....`` run from a checkout puts the working directory there) its folders would
+# shadow top-level packages of the same name: transformers then imports our kernels/ in place
+# of the PyPI package ``kernels`` and fails. Nothing is ever imported from the root that way.
+_ROOT = _os.path.dirname(_os.path.abspath(__file__))
+_sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or _os.curdir) != _ROOT]
+
 from blendcache.config import (
     DEFAULT_TENANT,
     AuthConfig,

@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import blendcache
 
 
@@ -16,8 +21,6 @@ def test_errors_form_one_tree():
 
 
 def test_the_sdk_is_exported_lazily():
-    import subprocess
-    import sys
 
     code = ("import sys, blendcache; assert 'blendcache.client' not in sys.modules; "
             "from blendcache import Client, AsyncClient, BlendCache, ChatResult; "
@@ -26,9 +29,19 @@ def test_the_sdk_is_exported_lazily():
 
 
 def test_the_sdk_loads_langchain_only_when_its_module_is_imported():
-    import subprocess
-    import sys
 
     code = ("import sys, blendcache, blendcache.client; from blendcache import Client; "
             "assert not [m for m in sys.modules if m.startswith('langchain')]")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_importing_blendcache_from_a_checkout_keeps_its_folders_from_shadowing_packages():
+    """``python -m`` from the repository root puts the root on sys.path, where kernels/ would
+    hide the PyPI package ``kernels`` that transformers imports; importing blendcache drops it."""
+    repo = Path(blendcache.__file__).resolve().parent
+    code = ("import importlib.util, blendcache; spec = importlib.util.find_spec('kernels'); "
+            "print(spec.origin if spec else '')")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out != str(repo / "kernels" / "__init__.py"), out
