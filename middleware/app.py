@@ -26,7 +26,7 @@ from blendcache.middleware.metrics import Metrics
 from blendcache.middleware.openapi import install_openapi
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.routes import chat, completions, documents, health, models, stats
-from blendcache.middleware.routes import entries
+from blendcache.middleware.routes import entries, feedback
 from blendcache.middleware.schemas import error_body
 from blendcache.middleware.sweeper import Sweeper
 from blendcache.middleware.upstream import Upstream, error_payload
@@ -64,6 +64,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
     for module in (chat, completions, documents, models, health, stats):
         app.include_router(module.router)
     app.include_router(entries.router)
+    app.include_router(feedback.router)
     _install_error_handlers(app)
     install_openapi(app)
     _install_body_limit(app, settings.server.max_body_bytes)

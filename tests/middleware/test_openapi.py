@@ -48,7 +48,7 @@ OPERATIONS = [
     ("POST", "/v1/blendcache/documents"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/health"), ("GET", "/v1/blendcache/stats"),
     ("GET", "/metrics"), ("DELETE", "/v1/blendcache/entries"),
-    ("DELETE", "/v1/blendcache/entries/{entry_id}"),
+    ("DELETE", "/v1/blendcache/entries/{entry_id}"), ("POST", "/v1/blendcache/feedback"),
 ]
 # Examples per operation and mode (15 runs; a GET without parameters has one to give): about
 # 200 requests in all, as many as a default `schemathesis run`.
