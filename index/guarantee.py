@@ -30,12 +30,12 @@ observations must come before anything is served. Decisions are random only thro
 
 from __future__ import annotations
 
-import bisect
+import dataclasses
 import math
 import random
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -50,6 +50,11 @@ ACTIONS = ("serve", "explore", "miss")
 Pool = tuple[str, str]  # (tenant, category)
 # The thresholds tested, highest first: scores are probabilities or cosines.
 GRID = np.round(np.arange(100, -101, -1) / 100.0, 2)
+# A threshold of a bounded category is judged on its last WINDOW_FACTOR * min_observations
+# observations at or above it; HISTORY_FACTOR windows of observations are kept per category.
+WINDOW_FACTOR = 4
+HISTORY_FACTOR = 10
+UNBOUNDED_HISTORY = 100_000  # observations kept of a category without a bound
 
 
 def binomial_cdf(errors: int, n: int, p: float) -> float:
@@ -107,37 +112,61 @@ class Decision:
     action: Action
     audit: bool = False  # an exploration of a candidate the bound allowed
     pool: Literal["entry", "category", "vetoed"] = "category"
-    errors: int = 0
+    errors: int = 0  # of the observations judged (the entry's, or those of the threshold)
     observations: int = 0
+    threshold: float | None = None  # the category's learned threshold, if it has one
 
 
 class _Scores:
-    """A category's observations as two sorted score lists: all, and the wrong ones; and the
-    learned threshold per (delta, confidence), worked out again after new observations."""
+    """A category's observations in the order they came (the last ``HISTORY_FACTOR * window``;
+    all when ``window`` is None), and its learned threshold per (delta, confidence).
 
-    def __init__(self) -> None:
-        self.all: list[float] = []
-        self.wrong: list[float] = []
-        self._thresholds: dict[tuple[float, float], tuple[float, int, int] | None] = {}
+    A threshold ``t`` is judged on the last ``window`` observations at scores >= ``t``: what a
+    hit risks drifts (a cache that fills up offers more near misses), so old evidence expires,
+    but per score range, since above a threshold that serves only audits and feedback come in.
+    The threshold is worked out again at once after a wrong observation, and after right ones
+    once a tenth of ``min_observations`` came (a stale threshold is then only too strict).
+    """
+
+    def __init__(self, window: int | None = None) -> None:
+        self.window = window
+        self.history: deque[tuple[float, bool]] = deque(
+            maxlen=UNBOUNDED_HISTORY if window is None else HISTORY_FACTOR * window)
+        self.added = 0
+        self._thresholds: dict[tuple[float, float], tuple[int, tuple | None]] = {}
 
     def add(self, score: float, correct: bool) -> None:
-        bisect.insort(self.all, score)
+        self.history.append((score, correct))
+        self.added += 1
         if not correct:
-            bisect.insort(self.wrong, score)
-        self._thresholds.clear()
+            self._thresholds.clear()  # an error counts at once; right answers in batches
 
-    def at_or_above(self, score: float) -> tuple[int, int]:
-        """(errors, observations) at scores >= ``score``."""
-        n = len(self.all) - bisect.bisect_left(self.all, score)
-        return len(self.wrong) - bisect.bisect_left(self.wrong, score), n
+    def __len__(self) -> int:
+        return len(self.history)
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, wrong) in order of arrival: # (m,), (m,) bool"""
+        if not self.history:
+            return np.zeros(0), np.zeros(0, dtype=bool)
+        scores, correct = zip(*self.history)
+        return np.asarray(scores, dtype=np.float64), ~np.asarray(correct, dtype=bool)
+
+    def _judged(self, scores: np.ndarray, wrong: np.ndarray, t: float) -> tuple[int, int]:
+        idx = np.flatnonzero(scores >= t)
+        if self.window is not None:
+            idx = idx[-self.window:]
+        return int(wrong[idx].sum()), len(idx)
 
     def threshold(self, delta: float, confidence: float) -> tuple[float, int, int] | None:
-        """(t, errors, observations at >= t) for the lowest observed score t whose bound is
-        met, or None."""
+        """(t, errors, observations judged) for the lowest threshold whose bound is met, or
+        None."""
         key = (delta, confidence)
-        if key not in self._thresholds:
-            self._thresholds[key] = self._lowest(delta, confidence)
-        return self._thresholds[key]
+        refresh = max(1, min_observations(delta, confidence=confidence) // 10)
+        cached = self._thresholds.get(key)
+        if cached is None or self.added - cached[0] >= refresh:
+            cached = (self.added, self._lowest(delta, confidence))
+            self._thresholds[key] = cached
+        return cached[1]
 
     def _lowest(self, delta: float, confidence: float) -> tuple[float, int, int] | None:
         """Fixed-sequence testing down ``GRID`` (Learn then Test, Angelopoulos et al. 2021):
@@ -146,13 +175,18 @@ class _Scores:
         many thresholds tested need no multiplicity correction. Never below the lowest score
         observed: what no one has seen is not extrapolated to."""
         need = min_observations(delta, confidence=confidence)
+        scores, wrong = self._arrays()
+        if len(scores) < need:
+            return None
+        ranked = np.sort(scores)
+        counts = len(ranked) - np.searchsorted(ranked, GRID, side="left")  # (len(GRID),)
         found = None
-        for t in GRID:
-            if not self.all or t < self.all[0]:
+        for t, count in zip(GRID.tolist(), counts.tolist()):
+            if t < ranked[0]:
                 break
-            errors, n = self.at_or_above(t)
-            if n < need:
+            if count < need:
                 continue  # untestable yet (a matter of scores, not of outcomes)
+            errors, n = self._judged(scores, wrong, t)
             if not upper_bound_at_most(errors, n, delta, confidence=confidence):
                 break
             found = (float(t), errors, n)
@@ -188,6 +222,14 @@ class ErrorGuarantee:
                 for obs in batch:
                     self._add(obs)
 
+    def _window(self, category: str) -> int | None:
+        """How many recent observations a bounded category judges a threshold by:
+        ``WINDOW_FACTOR`` times the fewest that can meet its bound."""
+        cat = self.categories.get(category)
+        if cat is None or cat.max_error_rate is None:
+            return None
+        return WINDOW_FACTOR * min_observations(cat.max_error_rate, confidence=cat.confidence)
+
     def bounded(self, category: str) -> bool:
         cat = self.categories.get(category)
         return cat is not None and cat.max_error_rate is not None
@@ -201,11 +243,9 @@ class ErrorGuarantee:
         with self._lock:
             decision = self._judge(tenant, category, entry_id, score, delta, level)
             if decision.action == "serve" and self._rng.random() < cat.audit_rate:
-                decision = Decision("explore", True, decision.pool, decision.errors,
-                                    decision.observations)
+                decision = dataclasses.replace(decision, action="explore", audit=True)
             elif decision.action == "explore" and not self._rng.random() < cat.explore_rate:
-                decision = Decision("miss", False, decision.pool, decision.errors,
-                                    decision.observations)
+                decision = dataclasses.replace(decision, action="miss")
             self._counts[(category, "audits" if decision.audit else decision.action)] += 1
         return decision
 
@@ -220,10 +260,11 @@ class ErrorGuarantee:
         else:
             scores = self._scores.get((tenant, category))
             learned = scores.threshold(delta, level) if scores else None
-            if learned is not None and score >= learned[0]:
-                return Decision("serve", errors=learned[1], observations=learned[2])
-            errors, n = scores.at_or_above(score) if scores else (0, 0)
-            return Decision("explore", errors=errors, observations=n)
+            if learned is None:
+                return Decision("explore")
+            t, errors, n = learned
+            return Decision("serve" if score >= t else "explore", errors=errors, observations=n,
+                            threshold=t)
         if upper_bound_at_most(errors, n, delta, confidence=level):
             return Decision("serve", pool=pool, errors=errors, observations=n)
         return Decision("explore", pool=pool, errors=errors, observations=n)
@@ -242,7 +283,10 @@ class ErrorGuarantee:
             self._counts[(category, f"{source}_{'correct' if correct else 'wrong'}")] += 1
 
     def _add(self, obs: Observation) -> None:
-        self._scores.setdefault((obs.tenant, obs.category), _Scores()).add(obs.score, obs.correct)
+        pool = self._scores.get((obs.tenant, obs.category))
+        if pool is None:
+            pool = self._scores[(obs.tenant, obs.category)] = _Scores(self._window(obs.category))
+        pool.add(obs.score, obs.correct)
         own = self._entries.setdefault(obs.entry_id, _EntryCounts())
         own.observations += 1
         own.errors += not obs.correct
@@ -256,7 +300,7 @@ class ErrorGuarantee:
                 out.setdefault(category, {})[what] = n
             for (_tenant, category), scores in self._scores.items():
                 view = out.setdefault(category, {})
-                view["observations"] = view.get("observations", 0) + len(scores.all)
+                view["observations"] = view.get("observations", 0) + len(scores)
             return out
 
 

@@ -94,17 +94,29 @@ def test_cold_start_serves_nothing():
         "explore"
     never = ErrorGuarantee(bounded(0.05, explore_rate=0.0), seed=0)
     assert never.decide(tenant="t", category="faq", entry_id=1, score=0.99).action == "miss"
-    # 58 correct observations are not enough at 0.05 (59 are)
+    # 58 correct observations are not enough at 0.05 (59 are; the threshold is worked out
+    # again every 5 right observations at 0.05)
     for i in range(58):
         never.record(tenant="t", category="faq", entry_id=100 + i, score=0.9, correct=True,
                      source="explore")
     assert never.decide(tenant="t", category="faq", entry_id=1, score=0.9).action == "miss"
-    never.record(tenant="t", category="faq", entry_id=200, score=0.9, correct=True,
-                 source="explore")
+    for i in range(5):
+        never.record(tenant="t", category="faq", entry_id=200 + i, score=0.9, correct=True,
+                     source="explore")
     assert never.decide(tenant="t", category="faq", entry_id=1, score=0.9).action == "serve"
-    # scores below what was observed have no evidence; other tenants have their own
-    assert never.decide(tenant="t", category="faq", entry_id=1, score=0.5).action == "miss"
+    # one wrong observation counts at once: 1 of 64 does not bound the rate by 0.05
+    never.record(tenant="t", category="faq", entry_id=300, score=0.95, correct=False,
+                 source="feedback")
+    assert never.decide(tenant="t", category="faq", entry_id=1, score=0.9).action == "miss"
+    # other tenants have their own evidence
     assert never.decide(tenant="u", category="faq", entry_id=1, score=0.9).action == "miss"
+
+
+def test_scores_below_all_evidence_are_not_served():
+    guarantee = ErrorGuarantee(bounded(0.05, explore_rate=0.0, audit_rate=0.0), seed=0)
+    learned(guarantee, 59)
+    assert guarantee.decide(tenant="t", category="faq", entry_id=1, score=0.9).action == "serve"
+    assert guarantee.decide(tenant="t", category="faq", entry_id=1, score=0.5).action == "miss"
 
 
 def learned(guarantee, n: int, *, score: float = 0.9, entry_base: int = 1000) -> None:
@@ -282,3 +294,17 @@ def test_a_bound_from_toml_and_its_validation():
                        ({"confidence": 1.0}, "confidence")]:
         with pytest.raises(ConfigError, match=f"category 'faq': {match}"):
             settings_from_mapping(semantic(**bad))
+
+
+def test_old_evidence_expires_from_a_thresholds_window():
+    guarantee = ErrorGuarantee(bounded(0.05, explore_rate=0.0, audit_rate=0.0), seed=0)
+    for i in range(300):  # 10% wrong: no threshold
+        guarantee.record(tenant="t", category="faq", entry_id=i, score=0.9, correct=i % 10 != 0,
+                         source="explore")
+    assert guarantee.decide(tenant="t", category="faq", entry_id=1, score=0.9).action == "miss"
+    window = 4 * min_observations(0.05, confidence=0.95)  # 236: the last ones at >= 0.9
+    for i in range(window):
+        guarantee.record(tenant="t", category="faq", entry_id=1000 + i, score=0.9, correct=True,
+                         source="explore")
+    decision = guarantee.decide(tenant="t", category="faq", entry_id=1, score=0.9)
+    assert (decision.action, decision.errors, decision.observations) == ("serve", 0, window)
