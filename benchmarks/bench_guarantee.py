@@ -34,7 +34,6 @@ import numpy as np
 
 from blendcache.benchmarks._common import cpu_name, git_revision, run_record
 from blendcache.benchmarks.bench_semantic import (
-    GPTCACHE_THRESHOLD,
     HALVES,
     UNIFORM_THRESHOLD,
     make_gptcache,

@@ -10,10 +10,11 @@ candidate of entry ``e`` at score ``s`` in a category with bound ``delta``:
 - **serve** when the evidence bounds the error rate: ``e``'s own observations once it has
   enough for its bound to be met at all (``min_observations``: 149 at delta = 0.02,
   confidence 0.95), else its neighbourhood, the category's (and tenant's) observations: the
-  category's learned threshold ``t`` is the lowest observed score at which the observations at
-  scores >= ``t`` (what a threshold there serves) have a one-sided Clopper-Pearson upper bound
-  (level ``confidence``) on their error rate <= ``delta``, and ``s >= t`` serves. A served
-  candidate is explored anyway with probability ``audit_rate``;
+  category's learned threshold ``t`` is found by fixed-sequence testing down a grid of scores,
+  each threshold's test being a one-sided Clopper-Pearson upper bound (level ``confidence``)
+  <= ``delta`` on the error rate of the recent observations at scores >= it (what a threshold
+  there serves; ``_Scores``), and ``s >= t`` serves. A served candidate is explored anyway
+  with probability ``audit_rate``;
 - an entry whose own observations put even the *lower* bound of its error rate above ``delta``
   is a **miss** (a wrong answer is not served again on the strength of its neighbours);
 - otherwise **explore** with probability ``explore_rate``, else **miss**. Nothing is served
