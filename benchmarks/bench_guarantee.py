@@ -247,7 +247,11 @@ def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int =
     embedder.embed(sorted({t for p in pairs for t in (p.a, p.b)}))  # warm its cache once
     methods = [f"guarantee_{b}" for b in bounds] + list(baselines)
     guarantee = dict(guarantee or {})
-    result: dict = {"half": half, "seeds": seeds, "pairs": len(pairs), "bounds": list(bounds),
+    result: dict = {"half": half, "design_half": "even",
+                    "note": "the rule was designed looking at the even ids only; explorations "
+                            "and explicit feedback take the pair's label (this measures the "
+                            "decision rule, not the answer comparer)",
+                    "seeds": seeds, "pairs": len(pairs), "bounds": list(bounds),
                     "feedback_rate": feedback_rate, "categories": categories,
                     "guarantee": {k: getattr(CategoryConfig("x", **guarantee), k) for k in
                                   ("explore_rate", "audit_rate", "confidence")},

@@ -81,6 +81,7 @@ def test_a_run_writes_its_json_table_and_plot(fow, tmp_path, embedder, monkeypat
                  "--bounds", "0.05", "--out", str(stem)]) == 0
     result = json.loads(stem.with_suffix(".json").read_text())
     assert (result["half"], result["seeds"], result["pairs"]) == ("all", 2, 22)
+    assert result["design_half"] == "even" and "label" in result["note"]
     assert list(result["methods"]) == ["guarantee_0.05", "default", "cosine", "gptcache"]
     assert result["categories"] == ["pairs", "billing", "retail", "services"]
     row = result["methods"]["guarantee_0.05"]["per_category"]["pairs"]
