@@ -4,6 +4,7 @@
                      [--upstream URL [--upstream-key-env VAR] [--upstream-model NAME]]
     blendcache bench blend --data FILE [--limit N] [--ratios 0.05,0.15,0.3] [--json OUT]
     blendcache bench semantic --pairs FILE [--json OUT]
+    blendcache bench guarantee --data FOW_CACHE_DIR [--half odd] [--seeds 5] [--out STEM]
     blendcache bench serve --data FILE [--requests N] [--pool M] [--clients C] [--json OUT]
     blendcache calibrate --pairs FILE --target-precision P [--write CONFIG]
     blendcache warm --documents FILE [--system TEXT] [--batch N]
@@ -87,6 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_semantic.add_arguments(semantic)
     semantic.set_defaults(func=_bench_semantic)
+
+    guarantee = bench_sub.add_parser(
+        "guarantee", help="semantic cache: error-rate guarantee on a labelled stream",
+        description="Replay fow_cache's pairs and conversations as a stream (cache a, look up "
+                    "b): realised error rate and hit rate per category of blendcache with "
+                    "max_error_rate against the fixed-threshold default, a lone cosine "
+                    "threshold and GPTCache; a table, and with --out a JSON and a plot.")
+    from blendcache.benchmarks import bench_guarantee
+
+    bench_guarantee.add_arguments(guarantee)
+    guarantee.add_argument("--log-level", default="info",
+                           choices=["debug", "info", "warning", "error"])
+    guarantee.set_defaults(func=_bench_guarantee)
 
     serve_bench = bench_sub.add_parser(
         "serve", help="a served workload over HTTP: client-side TTFT with and without the caches",
@@ -263,6 +277,13 @@ def _bench_semantic(args: argparse.Namespace) -> int:
     from blendcache.benchmarks import bench_semantic
 
     bench_semantic.run(args, settings_from_args(args).semantic)
+    return 0
+
+
+def _bench_guarantee(args: argparse.Namespace) -> int:
+    from blendcache.benchmarks import bench_guarantee
+
+    bench_guarantee.run(args)
     return 0
 
 

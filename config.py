@@ -152,6 +152,13 @@ class CategoryConfig:
     turns and system prompt; ``false`` opts out (FAQ-style traffic whose answers hold whatever
     the documents).
     ``examples``: queries whose mean embedding routes requests without a category here.
+    ``max_error_rate`` (None: the fixed threshold and hit decision above): a bound on the share
+    of this category's served hits that are wrong. The cache then learns from feedback when a
+    candidate (cosine >= ``threshold``, TTL and context met) may be served (index/guarantee.py):
+    it serves once a one-sided upper confidence bound (level ``confidence``) on the error rate
+    of candidates scored as high allows it, and until then answers from the model and compares
+    (explores) with probability ``explore_rate``, else misses; ``audit_rate``: share of served
+    candidates explored anyway, so the estimate keeps learning and catches drift.
     """
 
     name: str
@@ -162,6 +169,12 @@ class CategoryConfig:
     context_sensitive: bool = True
     recompute_ratio: float | None = None  # None: BlendConfig.recompute_ratio
     examples: tuple[str, ...] = ()
+    max_error_rate: float | None = None
+    # NOTE: an exploration costs the model call a miss costs anyway, plus one comparison: so by
+    # default every candidate the bound refuses is explored.
+    explore_rate: float = 1.0
+    audit_rate: float = 0.05
+    confidence: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -381,6 +394,7 @@ def validate(settings: Settings) -> None:
             raise ConfigError(f"category {cat.name!r}: ttl_s must be > 0 (inf: never expires)")
         if cat.max_entries < 1:
             raise ConfigError(f"category {cat.name!r}: max_entries must be >= 1")
+        _validate_error_bound(cat)
     if settings.storage.request_retention_days < 0:
         raise ConfigError(f"storage.request_retention_days must be >= 0 (0: keep forever), "
                           f"got {settings.storage.request_retention_days}")
@@ -416,6 +430,25 @@ def validate(settings: Settings) -> None:
                           f"got {semantic.decision!r}")
     _validate_tenants(settings)
     _validate_upstream(settings.upstream)
+
+
+def _validate_error_bound(cat: CategoryConfig) -> None:
+    """The error-rate guarantee's keys (index/guarantee.py): shares, so numbers in range."""
+    def share(name: str, *, low_open: bool, high_open: bool) -> None:
+        value = getattr(cat, name)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            (0.0 < value if low_open else 0.0 <= value)
+            and (value < 1.0 if high_open else value <= 1.0))
+        if not ok:
+            interval = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+            raise ConfigError(f"category {cat.name!r}: {name} must be a number in {interval}, "
+                              f"got {value!r}")
+
+    if cat.max_error_rate is not None:
+        share("max_error_rate", low_open=True, high_open=True)
+    share("explore_rate", low_open=False, high_open=False)
+    share("audit_rate", low_open=False, high_open=False)
+    share("confidence", low_open=True, high_open=True)
 
 
 def _validate_tenants(settings: Settings) -> None:

@@ -134,8 +134,19 @@ def run_uniform(cached, lookups, vec_cached, vec_lookups, threshold) -> list[str
 
 def run_gptcache(cached, lookups, embedder, threshold=GPTCACHE_THRESHOLD) -> list[str | None]:
     """GPTCache 0.1.44 as its README sets up a similar cache: sqlite + faiss, distance eval."""
-    from gptcache import Cache, Config
     from gptcache.adapter.api import get, put
+
+    cache = make_gptcache(embedder, max_size=len(cached) + 1000, threshold=threshold)
+    for text in cached:
+        put(text, text, cache_obj=cache)
+    hits = [get(q, cache_obj=cache) for q in lookups]
+    return hits
+
+
+def make_gptcache(embedder, *, max_size: int, threshold: float = GPTCACHE_THRESHOLD):
+    """An empty GPTCache 0.1.44 cache as its README sets one up (sqlite + faiss, distance
+    evaluation) over ``embedder``; use it with ``gptcache.adapter.api.put/get``."""
+    from gptcache import Cache, Config
     from gptcache.manager import CacheBase, VectorBase, get_data_manager
     from gptcache.processor.pre import get_prompt
     from gptcache.similarity_evaluation.distance import SearchDistanceEvaluation
@@ -147,7 +158,7 @@ def run_gptcache(cached, lookups, embedder, threshold=GPTCACHE_THRESHOLD) -> lis
     data_manager = get_data_manager(
         CacheBase("sqlite", sql_url=f"sqlite:///{tmp}/gptcache.db"),
         VectorBase("faiss", dimension=embedder.dim, index_path=f"{tmp}/faiss.index"),
-        max_size=len(cached) + 1000,  # NOTE: its default keeps only 1,000 entries
+        max_size=max_size,  # NOTE: its default keeps only 1,000 entries
     )
     cache = Cache()
     cache.init(
@@ -157,10 +168,7 @@ def run_gptcache(cached, lookups, embedder, threshold=GPTCACHE_THRESHOLD) -> lis
         similarity_evaluation=SearchDistanceEvaluation(),
         config=Config(similarity_threshold=threshold),
     )
-    for text in cached:
-        put(text, text, cache_obj=cache)
-    hits = [get(q, cache_obj=cache) for q in lookups]
-    return hits
+    return cache
 
 
 # systems that are blendcache with one decision forced (the served defaults otherwise)

@@ -13,8 +13,8 @@ message and code, a 5xx or an unreachable server as an ``UpstreamError``.
 
 from blendcache.client.http import AsyncChatStream, AsyncClient, ChatStream, Client
 from blendcache.client.local import BlendCache, LocalChatStream
-from blendcache.client.results import (ChatResult, LookupResult, Stats, StreamEvent,
-                                       TenantStats, Usage, WarmResult)
+from blendcache.client.results import (ChatResult, FeedbackResult, LookupResult, Stats,
+                                       StreamEvent, TenantStats, Usage, WarmResult)
 
 __all__ = [
     "AsyncChatStream",
@@ -23,6 +23,7 @@ __all__ = [
     "ChatResult",
     "ChatStream",
     "Client",
+    "FeedbackResult",
     "LocalChatStream",
     "LookupResult",
     "Stats",

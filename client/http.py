@@ -13,7 +13,8 @@ from typing import AsyncIterator, Iterator
 import httpx
 
 from blendcache.client import wire
-from blendcache.client.results import ChatResult, LookupResult, Stats, StreamEvent, WarmResult
+from blendcache.client.results import (ChatResult, FeedbackResult, LookupResult, Stats,
+                                       StreamEvent, WarmResult)
 from blendcache.client.wire import Call, Prompt, StreamReader
 from blendcache.errors import UpstreamError
 
@@ -108,6 +109,13 @@ class Client(_Options):
         token). How many entries went."""
         call = wire.invalidate_call(entry_id, category=category, tenant=tenant)
         return self._send(call)["deleted"]
+
+    def feedback(self, response_id: str, correct: bool) -> FeedbackResult:
+        """Tell the cache whether the semantic hit of ``response_id`` (``ChatResult.id``) was
+        right: it counts for or against that cached answer and its category (a category with
+        ``max_error_rate`` serves by it). Once per response; NotFoundError for a response that
+        was no served semantic hit of yours."""
+        return FeedbackResult.from_dict(self._send(wire.feedback_call(response_id, correct)))
 
     def models(self) -> list[str]:
         return [m["id"] for m in self._send(wire.MODELS_CALL)["data"]]
@@ -234,6 +242,10 @@ class AsyncClient(_Options):
                          tenant: str | None = None) -> int:
         call = wire.invalidate_call(entry_id, category=category, tenant=tenant)
         return (await self._send(call))["deleted"]
+
+    async def feedback(self, response_id: str, correct: bool) -> FeedbackResult:
+        return FeedbackResult.from_dict(
+            await self._send(wire.feedback_call(response_id, correct)))
 
     async def models(self) -> list[str]:
         return [m["id"] for m in (await self._send(wire.MODELS_CALL))["data"]]

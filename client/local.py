@@ -12,7 +12,8 @@ from typing import Iterator
 from pydantic import ValidationError
 
 from blendcache.client import wire
-from blendcache.client.results import ChatResult, LookupResult, Stats, StreamEvent, WarmResult
+from blendcache.client.results import (ChatResult, FeedbackResult, LookupResult, Stats,
+                                       StreamEvent, WarmResult)
 from blendcache.client.wire import Prompt, StreamReader
 from blendcache.config import DEFAULT_TENANT, Settings
 from blendcache.errors import ConfigError, InvalidRequestError
@@ -60,7 +61,7 @@ class BlendCache:
         run.after_response()
         choice = {"message": {"role": "assistant", "content": result.text},
                   "finish_reason": result.finish_reason}
-        return wire.chat_result({"choices": [choice], "usage": _usage(run),
+        return wire.chat_result({"id": run.id, "choices": [choice], "usage": _usage(run),
                                  "blendcache": {"cache": run.cache_status, **run.info}})
 
     def stream(self, prompt: Prompt, **options) -> LocalChatStream:
@@ -95,6 +96,14 @@ class BlendCache:
             return forget_entry(self.pipeline, entry_id, tenant=None)
         who = None if tenant == "*" else tenant or self.tenant
         return forget_entries(self.pipeline, tenant=who, category=category)
+
+    def feedback(self, response_id: str, correct: bool) -> FeedbackResult:
+        """As ``Client.feedback``, on this instance's tenant's responses."""
+        from blendcache.middleware.routes.feedback import give_feedback
+
+        call = wire.feedback_call(response_id, correct)  # checks the arguments
+        return FeedbackResult.from_dict(give_feedback(self.pipeline, call.json["id"], correct,
+                                                      tenant=self.tenant))
 
     def models(self) -> list[str]:
         return self.pipeline.models()
@@ -161,7 +170,7 @@ class LocalChatStream:
             if event is not None:
                 yield event
         run.after_response()
-        self._reader.feed_payload({"choices": [{"delta": {},
+        self._reader.feed_payload({"id": run.id, "choices": [{"delta": {},
                                                 "finish_reason": run.result.finish_reason}],
                                    "usage": _usage(run),
                                    "blendcache": {"cache": run.cache_status, **run.info}})

@@ -31,8 +31,11 @@ class ChatResult:
     fused) or ``miss``. ``similarity``: of the cached question, on semantic hits.
     ``chunks_reused``/``chunks_total``/``tokens_recomputed``: requests with documents.
     ``ttft_ms``: the server's time to the first token. ``entry_id``: the semantic cache entry
-    that served or now holds the answer (``invalidate(entry_id)`` forgets it). ``raw``: the
-    response as received (for streams: the last chunk, which carries the ``blendcache`` object).
+    that served or now holds the answer (``invalidate(entry_id)`` forgets it). ``id``: the
+    response's id; on a semantic hit ``feedback(result.id, correct)`` tells the cache whether
+    the cached answer was right. ``explored``: the cache's error-rate guarantee had the model
+    answer in place of a cached candidate, to compare the two. ``raw``: the response as
+    received (for streams: the last chunk, which carries the ``blendcache`` object).
     """
 
     text: str
@@ -46,6 +49,8 @@ class ChatResult:
     usage: Usage | None = None
     finish_reason: str | None = None
     entry_id: int | None = None
+    id: str | None = field(default=None, compare=False)  # new with each response
+    explored: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -56,7 +61,23 @@ class ChatResult:
                    chunks_reused=info.get("chunks_reused"), chunks_total=info.get("chunks_total"),
                    tokens_recomputed=info.get("tokens_recomputed"), ttft_ms=info.get("ttft_ms"),
                    category=info.get("category"), usage=Usage.from_dict(usage),
-                   finish_reason=finish_reason, entry_id=info.get("entry_id"), raw=raw or {})
+                   finish_reason=finish_reason, entry_id=info.get("entry_id"),
+                   id=(raw or {}).get("id"), explored=bool(info.get("explored")), raw=raw or {})
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """POST /v1/blendcache/feedback: the judgement recorded on a served semantic hit."""
+
+    id: str  # the response's id
+    correct: bool
+    entry_id: int  # the semantic cache entry that served it
+    category: str
+
+    @classmethod
+    def from_dict(cls, data: dict) -> FeedbackResult:
+        return cls(str(data["id"]), bool(data["correct"]), int(data["entry_id"]),
+                   str(data["category"]))
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,13 @@ def invalidate_call(entry_id: int | None = None, *, category: str | None = None,
     return Call("DELETE", "/v1/blendcache/entries", params=params)
 
 
+def feedback_call(response_id: str, correct: bool) -> Call:
+    """POST /v1/blendcache/feedback: was the served semantic hit ``response_id`` right?"""
+    if not isinstance(correct, bool):
+        raise TypeError(f"feedback: correct must be True or False, got {correct!r}")
+    return Call("POST", "/v1/blendcache/feedback", {"id": str(response_id), "correct": correct})
+
+
 STATS_CALL = Call("GET", "/v1/blendcache/stats")
 MODELS_CALL = Call("GET", "/v1/models")
 

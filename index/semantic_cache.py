@@ -3,7 +3,9 @@
 One in-memory vector index per namespace (tenant, category, model); answers and metadata live in
 the database (``storage.semantic_store``) and the indexes are rebuilt from it at start-up. A hit
 must pass the category's threshold, its TTL, the context match of context-sensitive categories
-and the verifier (Category-Aware Semantic Caching for Heterogeneous LLM Workloads, 2025).
+and the verifier (Category-Aware Semantic Caching for Heterogeneous LLM Workloads, 2025). In a
+category with ``max_error_rate`` the verifier's verdict gives way to the error-rate guarantee
+(index/guarantee.py), which learns from feedback when a candidate may be served.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import numpy as np
 
 from blendcache.config import CategoryConfig, SemanticConfig
 from blendcache.errors import CorruptBlobError
+from blendcache.index.answers import answers_agree
 from blendcache.index.decision import LearnedDecision, load_model
+from blendcache.index.guarantee import ErrorGuarantee, RecentHits, ServedHit
 from blendcache.index.hnsw import VectorIndex, make_index
 from blendcache.index.policy import CategoryPolicy, UsageRecord, eviction_order
 from blendcache.index.verifier import REASONS, Verifier
+from blendcache.storage.feedback import FeedbackStore
 from blendcache.storage.semantic_store import NewSemanticEntry, SemanticEntry, SemanticStore
 
 Namespace = tuple[str, str, str]  # (tenant, category, model)
@@ -65,13 +70,20 @@ class CachedAnswer:
 
 @dataclass(frozen=True)
 class SemanticHit:
-    """A cached answer served for a query."""
+    """A cached answer served for a query. ``explore``: not to be served but answered by the
+    model and compared with this one (``SemanticCache.record_comparison``); only for callers
+    that asked for it (``lookup(exploring=True)``). ``score``: what the error-rate guarantee
+    judged (the learned decision's probability, or the cosine); None outside bounded
+    categories."""
 
     entry_id: int
     response: CachedAnswer
     similarity: float
     category: str
     cached_query: str
+    explore: bool = False
+    audit: bool = False  # an exploration of a candidate the guarantee would have served
+    score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -86,11 +98,15 @@ class SemanticStats:
     embed_ms_p50: float | None
     search_ms_p50: float | None
     expired: int = 0  # entries removed by expire() past their TTL
+    explorations: int = 0  # candidates answered by the model and compared, not served
+    # per category: the error-rate guarantee's decisions and observations (ErrorGuarantee.stats)
+    guarantee: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "lookups": self.lookups, "hits": self.hits, "misses": self.misses,
-            "expired": self.expired,
+            "expired": self.expired, "explorations": self.explorations,
+            "guarantee": {c: dict(v) for c, v in self.guarantee.items()},
             "rejections": dict(self.rejections),
             "entries": {"/".join(ns): n for ns, n in self.entries.items()},
             "embed_ms_p50": self.embed_ms_p50, "search_ms_p50": self.search_ms_p50,
@@ -128,6 +144,7 @@ class SemanticCache:
         verifier: Verifier | LearnedDecision | None = None,
         timing_window: int = 1024,
         tenant_quotas: Mapping[str, int] | None = None,
+        guarantee: ErrorGuarantee | None = None,
     ):
         self.config = config
         # tenant -> max_entries of each of its namespaces, instead of the category's
@@ -139,6 +156,10 @@ class SemanticCache:
         if verifier is None and config.verify:
             verifier = make_decision(config, vocabulary=getattr(embedder, "vocabulary", None))
         self.verifier = verifier if config.verify else None
+        # The error-rate guarantee's evidence lives beside the entries (same database).
+        self.guarantee = guarantee or ErrorGuarantee(
+            config.categories, store=FeedbackStore(store.engine), clock=clock)
+        self.served = RecentHits()  # response id -> served hit, for explicit feedback
         self.embed_ms: deque[float] = deque(maxlen=timing_window)
         self.search_ms: deque[float] = deque(maxlen=timing_window)
         self._spaces: dict[Namespace, _Space] = {}
@@ -162,33 +183,79 @@ class SemanticCache:
         category: str,
         model: str,
         context_fingerprint: str | None = None,
+        exploring: bool = False,
     ) -> SemanticHit | None:
-        """The cached answer for ``query`` in its namespace, or None."""
+        """The cached answer for ``query`` in its namespace, or None. In a category with
+        ``max_error_rate`` the guarantee decides; a candidate it explores comes back with
+        ``explore`` set when the caller is ``exploring`` (it answers from the model and reports
+        ``record_comparison``), else as None."""
         policy = self.policy.get(category)
         vec = self._embed(query)
         with self._lock:
             self._counts["lookups"] += 1
             space = self._spaces.get((tenant, category, model))
             found = self._best(space, query, vec, policy, context_fingerprint) if space else None
+            decision = None
+            if found is not None and self.guarantee.bounded(category):
+                decision = self.guarantee.decide(tenant=tenant, category=category,
+                                                 entry_id=found[0], score=found[2])
+                if decision.action == "miss" or (decision.action == "explore" and not exploring):
+                    found = None
             if found is None:
                 self._counts["misses"] += 1
                 return None
-            entry_id, similarity = found
-            now = self.clock()
-            meta = space.meta[entry_id]
-            meta.hits += 1
-            meta.last_hit = now
-            self._store.touch(entry_id, now=now)
+            entry_id, similarity, score = found
+            explore = decision is not None and decision.action == "explore"
             entry = self._store.get_many([entry_id]).get(entry_id)
             if entry is None:  # deleted behind our back (another replica)
                 self._drop(space, [entry_id])
                 self._counts["misses"] += 1
                 return None
-            self._counts["hits"] += 1
+            if explore:
+                self._counts["explorations"] += 1
+            else:
+                self._touch(space, entry_id)
+                self._counts["hits"] += 1
             return SemanticHit(
                 entry_id=entry_id, response=self._answer(entry),
                 similarity=similarity, category=category, cached_query=entry.query,
+                explore=explore, audit=explore and decision.audit, score=score,
             )
+
+    def record_comparison(self, hit: SemanticHit, fresh: str, *, tenant: str) -> bool:
+        """After an exploration: whether the model's ``fresh`` answer agrees with the cached
+        one (index/answers.py), recorded as the guarantee's evidence."""
+        agree = answers_agree(hit.response.text, fresh, embed=self.embedder.embed)
+        self.record_observation(hit, agree, tenant=tenant,
+                                source="audit" if hit.audit else "explore")
+        return agree
+
+    def record_observation(self, hit: SemanticHit | ServedHit, correct: bool, *, tenant: str,
+                           source: str) -> None:
+        """Serving ``hit`` was right (``correct``) or not, as ``source`` tells."""
+        score = hit.score if hit.score is not None else hit.similarity
+        self.guarantee.record(tenant=tenant, category=hit.category, entry_id=hit.entry_id,
+                              score=score, correct=correct, source=source)
+
+    def remember_served(self, response_id: str, hit: SemanticHit, *, tenant: str,
+                        query: str) -> None:
+        """Keep a served hit for explicit feedback on ``response_id``. Outside bounded
+        categories the score is worked out here, so that the evidence is ready if a bound is
+        set later."""
+        score = hit.score
+        if score is None:
+            score = self._score(query, hit.cached_query, hit.similarity) or hit.similarity
+        self.served.remember(response_id, ServedHit(tenant, hit.category, hit.entry_id, score))
+
+    def feedback(self, response_id: str, correct: bool, *, tenant: str | None) -> ServedHit | None:
+        """Explicit feedback on the served hit of ``response_id``: recorded against its entry
+        and category. None when no such hit is remembered for ``tenant`` (None: any)."""
+        served = self.served.take(response_id, tenant=tenant)
+        if served is not None:
+            self.guarantee.record(tenant=served.tenant, category=served.category,
+                                  entry_id=served.entry_id, score=served.score,
+                                  correct=correct, source="feedback")
+        return served
 
     def store(
         self,
@@ -259,7 +326,8 @@ class SemanticCache:
                 misses=self._counts["misses"], rejections=rejections,
                 entries={ns: len(space.meta) for ns, space in self._spaces.items() if space.meta},
                 embed_ms_p50=_p50(self.embed_ms), search_ms_p50=_p50(self.search_ms),
-                expired=self._counts["expired"],
+                expired=self._counts["expired"], explorations=self._counts["explorations"],
+                guarantee=self.guarantee.stats(),
             )
 
     # ------------------------------------------------------------------ internals
@@ -277,32 +345,59 @@ class SemanticCache:
         vec: np.ndarray,
         policy: CategoryConfig,
         context_fingerprint: str | None,
-    ) -> tuple[int, float] | None:
-        """The best candidate passing every check; expired candidates are removed on the way."""
+    ) -> tuple[int, float, float | None] | None:
+        """The best candidate passing every check, as (id, similarity, score); expired
+        candidates are removed on the way. In a bounded category the candidate of highest
+        score (the guarantee judges it), else the most similar one the verifier accepts (score
+        None)."""
         start = time.perf_counter()
         ids, sims = space.index.search(vec, self.config.top_k)
         self.search_ms.append((time.perf_counter() - start) * 1000.0)
         now = self.clock()
+        bounded = self.guarantee.bounded(policy.name)
         stale: list[int] = []
         best = None
         for id_, sim in zip(ids.tolist(), sims.tolist()):
             if sim < policy.threshold:
                 break  # sorted best first
             meta = space.meta[id_]
+            sim = min(float(sim), 1.0)  # float32 rounding can exceed 1
             if meta.expires is not None and meta.expires <= now:
                 stale.append(id_)
                 continue
             if policy.context_sensitive and meta.context_fingerprint != context_fingerprint:
                 continue
+            if bounded:
+                score = self._score(query, meta.query, sim)
+                if score is not None and (best is None or score > best[2]):
+                    best = (id_, sim, score)
+                continue
             if self.verifier is not None:
                 verdict = self.verifier.verify(query, meta.query, similarity=sim)
                 if not verdict.accepted:
                     continue
-            best = (id_, min(float(sim), 1.0))  # float32 rounding can exceed 1
+            best = (id_, sim, None)
             break
         if stale:
             self._drop(space, stale)
         return best
+
+    def _score(self, query: str, cached_query: str, similarity: float) -> float | None:
+        """What the error-rate guarantee judges: the learned decision's probability (the rule
+        signals are its features), else the cosine; None where the rules veto the pair."""
+        if isinstance(self.verifier, LearnedDecision):
+            return self.verifier.probability(query, cached_query, similarity)
+        if self.verifier is not None and not self.verifier.verify(
+                query, cached_query, similarity=similarity).accepted:
+            return None
+        return similarity
+
+    def _touch(self, space: _Space, entry_id: int) -> None:
+        now = self.clock()
+        meta = space.meta[entry_id]
+        meta.hits += 1
+        meta.last_hit = now
+        self._store.touch(entry_id, now=now)
 
     @staticmethod
     def _answer(entry: SemanticEntry) -> CachedAnswer:

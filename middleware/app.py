@@ -28,7 +28,7 @@ from blendcache.middleware.openapi import install_openapi
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.records import RecordWriter
 from blendcache.middleware.routes import chat, completions, documents, health, models, stats
-from blendcache.middleware.routes import entries, semantic
+from blendcache.middleware.routes import entries, feedback, semantic
 from blendcache.middleware.schemas import error_body
 from blendcache.middleware.sweeper import Sweeper
 from blendcache.middleware.upstream import Upstream, error_payload
@@ -70,6 +70,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
         app.include_router(module.router)
     app.include_router(entries.router)
     app.include_router(semantic.router)
+    app.include_router(feedback.router)
     app.include_router(admin_router)
     _install_error_handlers(app)
     install_openapi(app)

@@ -156,6 +156,17 @@ _PIPELINE_COUNTERS = {
     "records_dropped": ("blendcache_request_records_dropped",
                         "Request records not stored: the writer's queue was full or the "
                         "database failed"),
+    "semantic_explorations": ("blendcache_semantic_explorations",
+                              "Would-be semantic hits answered by the model and compared with "
+                              "the cached answer (error-rate guarantee)"),
+    "semantic_explorations_disagreed": ("blendcache_semantic_explorations_disagreed",
+                                        "Explorations whose model answer disagreed with the "
+                                        "cached one"),
+    "semantic_feedback": ("blendcache_semantic_feedback",
+                          "Explicit feedback on served semantic hits "
+                          "(POST /v1/blendcache/feedback)"),
+    "semantic_feedback_wrong": ("blendcache_semantic_feedback_wrong",
+                                "Explicit feedback that a served semantic hit was wrong"),
 }
 _CACHE_LAYERS = ("semantic", "chunk")
 

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Generator, Iterator, Protocol
@@ -61,6 +62,7 @@ class Run:
 
     cache_status: str  # "miss" | "blend" | "semantic-hit"
     model: str
+    id: str = ""  # the response's id (chatcmpl-... or cmpl-...): explicit feedback names it
     result: Generation = field(default_factory=Generation)
     info: dict = field(default_factory=dict)  # the response's "blendcache" object
     # The answer's length as an upstream counted it (upstream mode has no token ids);
@@ -182,6 +184,7 @@ class ChatPipeline:
     def start(self, job: ChatJob) -> Run:
         started = time.perf_counter()
         run = self._start(job)
+        run.id = run.id or _response_id(job)
         if self.record is not None:
             run._done = lambda done: self.record(_event(done, job.tenant, started))
         return run
@@ -203,19 +206,28 @@ class ChatPipeline:
             params = self._fit_window(params, len(layout.ids), job)
         key = self._semantic_key(job, options, messages, documents, model)
         replace = None  # the entry the new answer replaces: refreshed, or too short to serve
+        explored = None  # a candidate the error-rate guarantee explores: answered, compared
         if key is not None:
-            hit = self._semantic_lookup(key)
+            hit = self._semantic_lookup(key, exploring=options.cache == "on")
             requested = req.max_completion_tokens or req.max_tokens
+            explored = hit if hit is not None and hit.explore else None
+            hit = None if explored is not None else hit
             if hit is not None and options.cache == "on" and _serves(
                     hit.response, params.max_new_tokens, requested=requested):
                 self.metrics["semantic_hits"] += 1
                 prompt_tokens = len(layout.ids) if layout is not None else 0
-                return self._replay(hit, key, prompt_tokens, params.max_new_tokens)
+                run = self._replay(hit, key, prompt_tokens, params.max_new_tokens)
+                self._remember_served(run, hit, key, job)
+                return run
             self.metrics["semantic_misses"] += 1
             replace = hit.entry_id if hit is not None else None
         run = Run(cache_status="miss", model=model)
         if key is not None:
             run.info["category"] = key.category
+            if explored is not None:
+                run.info["explored"] = True
+                self.metrics["semantic_explorations"] += 1
+                run._after.append(lambda: self._compare(explored, key, run))
         steps = self._answer(Miss(job, messages, documents, params, key, layout), run)
         run._steps = self._then_store(steps, run, key, replace)
         return run
@@ -315,15 +327,39 @@ class ChatPipeline:
         return self._semantic_key(job, req.blendcache or BlendcacheOptions(), context.messages,
                                   context.documents, model)
 
-    def _semantic_lookup(self, key: _SemanticKey) -> SemanticHit | None:
+    def _semantic_lookup(self, key: _SemanticKey, *, exploring: bool) -> SemanticHit | None:
         try:
             hit = self.semantic.lookup(key.query, tenant=key.tenant, category=key.category,
                                        model=key.space,
-                                       context_fingerprint=key.context_fingerprint)
+                                       context_fingerprint=key.context_fingerprint,
+                                       exploring=exploring)
         except CacheError as exc:
             self._degrade("semantic", exc)
             return None
         return hit
+
+    def _remember_served(self, run: Run, hit: SemanticHit, key: _SemanticKey,
+                         job: ChatJob) -> None:
+        """A served hit's response id, for explicit feedback (POST /v1/blendcache/feedback)."""
+        run.id = _response_id(job)
+        run.info["feedback_id"] = run.id
+        self.semantic.remember_served(run.id, hit, tenant=key.tenant, query=key.query)
+
+    def _compare(self, explored: SemanticHit, key: _SemanticKey, run: Run) -> None:
+        """After an exploration's response: does the model's answer agree with the cached one?
+        The error-rate guarantee learns from it. NOTE: an answer cut at a token limit is not
+        compared with a whole one, nor two answers cut at different lengths (they disagree for
+        no fault of the cached one)."""
+        fresh_cut = run.result.finish_reason != "stop"
+        if fresh_cut != (explored.response.finish_reason != "stop") or (
+                fresh_cut and len(run.result.token_ids) != len(explored.response.token_ids)):
+            return
+        try:
+            agree = self.semantic.record_comparison(explored, run.result.text, tenant=key.tenant)
+        except CacheError as exc:
+            self._degrade("semantic", exc, after_response=True)
+            return
+        self.metrics["semantic_explorations_disagreed"] += not agree
 
     def _replay(self, hit: SemanticHit, key: _SemanticKey, prompt_tokens: int,
                 max_tokens: int) -> Run:
@@ -463,6 +499,10 @@ def _event(run: Run, tenant: str, started: float) -> RequestEvent:
                         similarity=run.info.get("similarity"),
                         chunks_reused=run.info.get("chunks_reused", 0),
                         chunks_total=run.info.get("chunks_total", 0))
+
+
+def _response_id(job: ChatJob) -> str:
+    return f"{'cmpl' if job.raw_prompt else 'chatcmpl'}-{uuid.uuid4().hex}"
 
 
 def _serves(answer: CachedAnswer, max_tokens: int, *, requested: int | None = None) -> bool:

@@ -243,6 +243,11 @@ class BlendcacheInfo(BaseModel):
     # The semantic cache entry that served the answer, or that now holds it (the answer was
     # stored): DELETE /v1/blendcache/entries/{entry_id} forgets it.
     entry_id: int | None = None
+    # A served semantic hit: the id to send to POST /v1/blendcache/feedback (the response's).
+    feedback_id: str | None = None
+    # The error-rate guarantee explored a cached candidate: the model answered, and its answer
+    # is compared with the cached one after the response.
+    explored: bool | None = None
 
 
 class AssistantMessage(BaseModel):

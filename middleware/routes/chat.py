@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Iterator
 
 from fastapi import APIRouter, Request
@@ -30,7 +29,7 @@ def chat_completions(body: ChatCompletionRequest, pipeline: PipelineDep, tenant:
                      request: Request):
     category = request.headers.get(CATEGORY_HEADER)
     run = pipeline.start(ChatJob(request=body, tenant=tenant, category_header=category))
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = run.id
     created = int(time.time())
     headers = {CACHE_HEADER: run.cache_status}
     deferred = BackgroundTask(run.after_response)  # runs once the response is sent

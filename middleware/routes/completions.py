@@ -7,7 +7,6 @@ user message, used as is without the chat template (``ChatJob.raw_prompt``).
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Iterator
 
 from fastapi import APIRouter, Request
@@ -31,7 +30,7 @@ def completions(body: CompletionRequest, pipeline: PipelineDep, tenant: TenantDe
     job = ChatJob(request=body.as_chat(), tenant=tenant, raw_prompt=True,
                   category_header=request.headers.get(CATEGORY_HEADER))
     run = pipeline.start(job)
-    head = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion",
+    head = {"id": run.id, "object": "text_completion",
             "created": int(time.time()), "model": run.model}
     headers = {CACHE_HEADER: run.cache_status}
     deferred = BackgroundTask(run.after_response)  # runs once the response is sent

@@ -38,6 +38,10 @@ FAMILIES = {  # every family /metrics serves, and its type
     "blendcache_chunks_warmed": "counter",
     "blendcache_semantic_bypassed": "counter",
     "blendcache_request_records_dropped": "counter",
+    "blendcache_semantic_explorations": "counter",
+    "blendcache_semantic_explorations_disagreed": "counter",
+    "blendcache_semantic_feedback": "counter",
+    "blendcache_semantic_feedback_wrong": "counter",
     "blendcache_cache_failures": "counter",
 }
 

@@ -48,8 +48,8 @@ OPERATIONS = [
     ("POST", "/v1/blendcache/documents"), ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"),
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/health"), ("GET", "/v1/blendcache/stats"),
     ("GET", "/metrics"), ("DELETE", "/v1/blendcache/entries"),
-    ("DELETE", "/v1/blendcache/entries/{entry_id}"), ("POST", "/v1/blendcache/lookup"),
-    ("POST", "/v1/blendcache/store"),
+    ("DELETE", "/v1/blendcache/entries/{entry_id}"), ("POST", "/v1/blendcache/feedback"),
+    ("POST", "/v1/blendcache/lookup"), ("POST", "/v1/blendcache/store"),
 ]
 # Examples per operation and mode (19 runs; a GET without parameters has one to give): about
 # 280 requests in all, somewhat more than a default `schemathesis run`.

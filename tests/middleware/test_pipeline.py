@@ -277,7 +277,9 @@ def test_a_repeated_question_is_replayed_from_the_semantic_cache(make_pipeline):
     assert (first.cache_status, second.cache_status) == ("miss", "semantic-hit")
     # entry_id: the entry the answer was stored as, then the one that served it
     assert chunk_info(first) == {"category": "default", "entry_id": 1}
-    assert chunk_info(second) == {"category": "default", "similarity": 1.0, "entry_id": 1}
+    # feedback_id: the response id to judge the served hit by (POST /v1/blendcache/feedback)
+    assert chunk_info(second) == {"category": "default", "similarity": 1.0, "entry_id": 1,
+                                  "feedback_id": second.id}
     assert (replayed.text, replayed.token_ids, replayed.finish_reason, replayed.prompt_tokens) == (
         answered.text, answered.token_ids, answered.finish_reason, answered.prompt_tokens)
     assert (pipeline.metrics["semantic_misses"], pipeline.metrics["semantic_hits"]) == (1, 1)

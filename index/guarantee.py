@@ -1,0 +1,339 @@
+"""An error-rate guarantee per category: serve a candidate hit only while the evidence bounds
+the error rate of what is served (vCache, Schroeder et al. 2025, with a simpler rule).
+
+A candidate's *score* is the learned decision's probability (so the verifier's rule signals are
+features of the decision, not a veto), or the cosine when that decision is off. Observations
+``(score, correct)`` come from explorations (a would-be hit also answered by the model, the two
+answers compared), from audits of served hits and from explicit feedback. The rule, for a
+candidate of entry ``e`` at score ``s`` in a category with bound ``delta``:
+
+- **serve** when the evidence bounds the error rate: ``e``'s own observations once it has
+  enough for its bound to be met at all (``min_observations``: 149 at delta = 0.02,
+  confidence 0.95), else its neighbourhood, the category's (and tenant's) observations: the
+  category's learned threshold ``t`` is found by fixed-sequence testing down a grid of scores,
+  each threshold's test being a one-sided Clopper-Pearson upper bound (level ``confidence``)
+  <= ``delta`` on the error rate of the recent observations at scores >= it (what a threshold
+  there serves; ``_Scores``), and ``s >= t`` serves. A served candidate is explored anyway
+  with probability ``audit_rate``;
+- an entry whose own observations put even the *lower* bound of its error rate above ``delta``
+  is a **miss** (a wrong answer is not served again on the strength of its neighbours);
+- otherwise **explore** with probability ``explore_rate``, else **miss**. Nothing is served
+  until the evidence allows it (cold start).
+
+Why Clopper-Pearson: it is exact for a binomial count at any sample size (a cold start has few
+observations), needs no prior to defend (a Beta posterior's quantile depends on one, and with a
+uniform prior is no tighter in the region that matters, zero or one error), and bounds the error
+rate with high probability, where a conformal risk bound holds only in expectation over streams.
+The price is caution: with no errors seen, ``ceil(ln(1 - confidence) / ln(1 - delta))``
+observations must come before anything is served. Decisions are random only through
+``random.Random(seed)``, so a seed makes them reproducible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from blendcache.config import CategoryConfig
+from blendcache.storage.feedback import SOURCES, FeedbackStore, Observation
+
+Action = Literal["serve", "explore", "miss"]
+ACTIONS = ("serve", "explore", "miss")
+Pool = tuple[str, str]  # (tenant, category)
+# The thresholds tested, highest first: scores are probabilities or cosines.
+GRID = np.round(np.arange(100, -101, -1) / 100.0, 2)
+# A threshold of a bounded category is judged on its last WINDOW_FACTOR * min_observations
+# observations at or above it; HISTORY_FACTOR windows of observations are kept per category.
+WINDOW_FACTOR = 4
+HISTORY_FACTOR = 10
+UNBOUNDED_HISTORY = 100_000  # observations kept of a category without a bound
+
+
+def binomial_cdf(errors: int, n: int, p: float) -> float:
+    """P(X <= errors) for X ~ Binomial(n, p), summing the pmf by its ratio recurrence."""
+    if errors >= n or p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    i = np.arange(errors, dtype=np.float64)  # (errors,)
+    steps = np.log(n - i) - np.log(i + 1) + math.log(p) - math.log1p(-p)
+    log_pmf = n * math.log1p(-p) + np.concatenate([[0.0], np.cumsum(steps)])  # (errors + 1,)
+    return min(1.0, float(np.exp(log_pmf).sum()))
+
+
+def upper_bound_at_most(errors: int, n: int, delta: float, *, confidence: float) -> bool:
+    """Whether the one-sided Clopper-Pearson upper bound on the error rate (``errors`` of ``n``,
+    level ``confidence``) is <= ``delta``: exactly when P(X <= errors | n, delta) <= 1 - level,
+    since that probability falls as the rate grows."""
+    if n == 0 or errors / n > delta:
+        return False
+    return binomial_cdf(errors, n, delta) <= 1.0 - confidence
+
+
+def lower_bound_above(errors: int, n: int, delta: float, *, confidence: float) -> bool:
+    """Whether the one-sided Clopper-Pearson lower bound on the error rate is > ``delta``:
+    exactly when P(X >= errors | n, delta) < 1 - level."""
+    if errors == 0 or errors / n <= delta:
+        return False
+    return 1.0 - binomial_cdf(errors - 1, n, delta) < 1.0 - confidence
+
+
+def upper_bound(errors: int, n: int, *, confidence: float) -> float:
+    """The one-sided Clopper-Pearson upper bound itself (by bisection; 1.0 without data)."""
+    if n == 0 or errors >= n:
+        return 1.0
+    low, high = errors / n, 1.0
+    for _ in range(50):
+        mid = (low + high) / 2
+        if binomial_cdf(errors, n, mid) > 1.0 - confidence:
+            low = mid
+        else:
+            high = mid
+    return high
+
+
+def min_observations(delta: float, *, confidence: float) -> int:
+    """Fewest observations whose upper bound can be <= ``delta`` (all of them correct)."""
+    return math.ceil(math.log(1.0 - confidence) / math.log1p(-delta))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one candidate, and the evidence it rests on."""
+
+    action: Action
+    audit: bool = False  # an exploration of a candidate the bound allowed
+    pool: Literal["entry", "category", "vetoed"] = "category"
+    errors: int = 0  # of the observations judged (the entry's, or those of the threshold)
+    observations: int = 0
+    threshold: float | None = None  # the category's learned threshold, if it has one
+
+
+class _Scores:
+    """A category's observations in the order they came (the last ``HISTORY_FACTOR * window``;
+    all when ``window`` is None), and its learned threshold per (delta, confidence).
+
+    A threshold ``t`` is judged on the last ``window`` observations at scores >= ``t``: what a
+    hit risks drifts (a cache that fills up offers more near misses), so old evidence expires,
+    but per score range, since above a threshold that serves only audits and feedback come in.
+    The threshold is worked out again at once after a wrong observation, and after right ones
+    once a tenth of ``min_observations`` came (a stale threshold is then only too strict).
+    """
+
+    def __init__(self, window: int | None = None) -> None:
+        self.window = window
+        self.history: deque[tuple[float, bool]] = deque(
+            maxlen=UNBOUNDED_HISTORY if window is None else HISTORY_FACTOR * window)
+        self.added = 0
+        self._thresholds: dict[tuple[float, float], tuple[int, tuple | None]] = {}
+
+    def add(self, score: float, correct: bool) -> None:
+        self.history.append((score, correct))
+        self.added += 1
+        if not correct:
+            self._thresholds.clear()  # an error counts at once; right answers in batches
+
+    def __len__(self) -> int:
+        return len(self.history)
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, wrong) in order of arrival: # (m,), (m,) bool"""
+        if not self.history:
+            return np.zeros(0), np.zeros(0, dtype=bool)
+        scores, correct = zip(*self.history)
+        return np.asarray(scores, dtype=np.float64), ~np.asarray(correct, dtype=bool)
+
+    def _judged(self, scores: np.ndarray, wrong: np.ndarray, t: float) -> tuple[int, int]:
+        idx = np.flatnonzero(scores >= t)
+        if self.window is not None:
+            idx = idx[-self.window:]
+        return int(wrong[idx].sum()), len(idx)
+
+    def threshold(self, delta: float, confidence: float) -> tuple[float, int, int] | None:
+        """(t, errors, observations judged) for the lowest threshold whose bound is met, or
+        None."""
+        key = (delta, confidence)
+        refresh = max(1, min_observations(delta, confidence=confidence) // 10)
+        cached = self._thresholds.get(key)
+        if cached is None or self.added - cached[0] >= refresh:
+            cached = (self.added, self._lowest(delta, confidence))
+            self._thresholds[key] = cached
+        return cached[1]
+
+    def _lowest(self, delta: float, confidence: float) -> tuple[float, int, int] | None:
+        """Fixed-sequence testing down ``GRID`` (Learn then Test, Angelopoulos et al. 2021):
+        from the highest threshold with enough observations to be tested at all, each one
+        whose bound is met allows the next lower one; the first that fails stops. So the
+        many thresholds tested need no multiplicity correction. Never below the lowest score
+        observed: what no one has seen is not extrapolated to."""
+        need = min_observations(delta, confidence=confidence)
+        scores, wrong = self._arrays()
+        if len(scores) < need:
+            return None
+        ranked = np.sort(scores)
+        counts = len(ranked) - np.searchsorted(ranked, GRID, side="left")  # (len(GRID),)
+        found = None
+        for t, count in zip(GRID.tolist(), counts.tolist()):
+            if t < ranked[0]:
+                break
+            if count < need:
+                continue  # untestable yet (a matter of scores, not of outcomes)
+            errors, n = self._judged(scores, wrong, t)
+            if not upper_bound_at_most(errors, n, delta, confidence=confidence):
+                break
+            found = (float(t), errors, n)
+        return found
+
+
+@dataclass
+class _EntryCounts:
+    observations: int = 0
+    errors: int = 0
+
+
+class ErrorGuarantee:
+    """The rule of the module docstring over each bounded category of ``categories``; every
+    observation is kept (``store``: persisted and read back at start) whatever the category's
+    bound, so setting one later starts from what was learned. Safe from several threads."""
+
+    def __init__(self, categories: Mapping[str, CategoryConfig] | tuple[CategoryConfig, ...], *,
+                 store: FeedbackStore | None = None, seed: int | None = None,
+                 clock: Callable[[], float] = time.time):
+        if not isinstance(categories, Mapping):
+            categories = {c.name: c for c in categories}
+        self.categories = dict(categories)
+        self._store = store
+        self._rng = random.Random(seed)
+        self.clock = clock
+        self._scores: dict[Pool, _Scores] = {}
+        self._entries: dict[int, _EntryCounts] = {}
+        self._counts: Counter[tuple[str, str]] = Counter()  # (category, what) -> n
+        self._lock = threading.Lock()
+        if store is not None:
+            for batch in store.all():
+                for obs in batch:
+                    self._add(obs)
+
+    def _window(self, category: str) -> int | None:
+        """How many recent observations a bounded category judges a threshold by:
+        ``WINDOW_FACTOR`` times the fewest that can meet its bound."""
+        cat = self.categories.get(category)
+        if cat is None or cat.max_error_rate is None:
+            return None
+        return WINDOW_FACTOR * min_observations(cat.max_error_rate, confidence=cat.confidence)
+
+    def bounded(self, category: str) -> bool:
+        cat = self.categories.get(category)
+        return cat is not None and cat.max_error_rate is not None
+
+    def decide(self, *, tenant: str, category: str, entry_id: int, score: float) -> Decision:
+        """Serve, explore or miss the candidate ``entry_id`` scored ``score``; counted."""
+        cat = self.categories[category]
+        if cat.max_error_rate is None:
+            raise ValueError(f"category {category!r} has no max_error_rate")
+        delta, level = cat.max_error_rate, cat.confidence
+        with self._lock:
+            decision = self._judge(tenant, category, entry_id, score, delta, level)
+            if decision.action == "serve" and self._rng.random() < cat.audit_rate:
+                decision = dataclasses.replace(decision, action="explore", audit=True)
+            elif decision.action == "explore" and not self._rng.random() < cat.explore_rate:
+                decision = dataclasses.replace(decision, action="miss")
+            self._counts[(category, "audits" if decision.audit else decision.action)] += 1
+        return decision
+
+    def _judge(self, tenant: str, category: str, entry_id: int, score: float, delta: float,
+               level: float) -> Decision:
+        own = self._entries.get(entry_id, _EntryCounts())
+        if own.observations >= min_observations(delta, confidence=level):
+            errors, n, pool = own.errors, own.observations, "entry"
+        elif lower_bound_above(own.errors, own.observations, delta, confidence=level):
+            return Decision("miss", pool="vetoed", errors=own.errors,
+                            observations=own.observations)
+        else:
+            scores = self._scores.get((tenant, category))
+            learned = scores.threshold(delta, level) if scores else None
+            if learned is None:
+                return Decision("explore")
+            t, errors, n = learned
+            return Decision("serve" if score >= t else "explore", errors=errors, observations=n,
+                            threshold=t)
+        if upper_bound_at_most(errors, n, delta, confidence=level):
+            return Decision("serve", pool=pool, errors=errors, observations=n)
+        return Decision("explore", pool=pool, errors=errors, observations=n)
+
+    def record(self, *, tenant: str, category: str, entry_id: int, score: float, correct: bool,
+               source: str) -> None:
+        """One observation: serving ``entry_id`` at ``score`` was right or wrong."""
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r}; one of {SOURCES}")
+        obs = Observation(tenant, category, int(entry_id), float(score), bool(correct), source,
+                          self.clock())
+        if self._store is not None:
+            self._store.insert([obs])
+        with self._lock:
+            self._add(obs)
+            self._counts[(category, f"{source}_{'correct' if correct else 'wrong'}")] += 1
+
+    def _add(self, obs: Observation) -> None:
+        pool = self._scores.get((obs.tenant, obs.category))
+        if pool is None:
+            pool = self._scores[(obs.tenant, obs.category)] = _Scores(self._window(obs.category))
+        pool.add(obs.score, obs.correct)
+        own = self._entries.setdefault(obs.entry_id, _EntryCounts())
+        own.observations += 1
+        own.errors += not obs.correct
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per category: decisions since start-up (serve, explore, audits, miss), observations
+        recorded since start-up by source and outcome, and observations held (all tenants)."""
+        with self._lock:
+            out: dict[str, dict[str, int]] = {}
+            for (category, what), n in sorted(self._counts.items()):
+                out.setdefault(category, {})[what] = n
+            for (_tenant, category), scores in self._scores.items():
+                view = out.setdefault(category, {})
+                view["observations"] = view.get("observations", 0) + len(scores)
+            return out
+
+
+@dataclass(frozen=True)
+class ServedHit:
+    """A served semantic hit that feedback may still come for."""
+
+    tenant: str
+    category: str
+    entry_id: int
+    score: float
+
+
+@dataclass
+class RecentHits:
+    """The last ``max_size`` served hits by response id (bounded: the oldest go first)."""
+
+    max_size: int = 10_000
+    _hits: OrderedDict[str, ServedHit] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def remember(self, response_id: str, hit: ServedHit) -> None:
+        with self._lock:
+            self._hits[response_id] = hit
+            while len(self._hits) > self.max_size:
+                self._hits.popitem(last=False)
+
+    def take(self, response_id: str, *, tenant: str | None) -> ServedHit | None:
+        """The hit of ``response_id`` if ``tenant`` (None: any) was served it; forgotten then,
+        so one response gets one feedback."""
+        with self._lock:
+            hit = self._hits.get(response_id)
+            if hit is None or tenant not in (None, hit.tenant):
+                return None
+            return self._hits.pop(response_id)

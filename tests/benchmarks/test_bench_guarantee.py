@@ -1,0 +1,97 @@
+"""bench guarantee on a few pairs: the stream's order and halves, and one run through every
+method that writes the result JSON, the table and the plot."""
+
+import json
+
+import pytest
+
+from blendcache.benchmarks.bench_guarantee import (StreamPair, is_right, load_stream_pairs,
+                                                   stream_events)
+
+PAIRS = [
+    {"id": "paraphrase-001", "category": "paraphrase", "a": "How do I reset my router?",
+     "b": "How can I reset my router?", "same_answer": True},
+    {"id": "negation-002", "category": "negation", "a": "Is the pool heated?",
+     "b": "Is the pool not heated?", "same_answer": False},
+    {"id": "paraphrase-003", "category": "paraphrase", "a": "When does the shop open?",
+     "b": "What time does the shop open?", "same_answer": True},
+    {"id": "scope-005", "category": "scope", "a": "How much is a return ticket?",
+     "b": "How much is a return ticket for children?", "same_answer": False},
+]
+
+
+def conversation(n: int, domain: str, same: bool) -> dict:
+    turn = [{"role": "user", "content": f"My {domain} order {n} has not arrived."},
+            {"role": "assistant", "content": "Sorry to hear that. Shall I chase it?"}]
+    return {"id": f"conv-{domain}-{n:03d}", "subtype": "x", "same_answer": same,
+            "a": turn + [{"role": "user", "content": "yes please"}],
+            "b": turn + [{"role": "user", "content": "yes, chase it" if same else "no, cancel"}]}
+
+
+@pytest.fixture
+def fow(tmp_path):
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in PAIRS))
+    for part in ("conv-parts", "conv-long"):
+        (tmp_path / part).mkdir()
+        for domain in ("billing", "retail", "services"):
+            rows = [conversation(n, domain, n % 3 != 0) for n in (1, 2, 3)]
+            (tmp_path / part / f"{domain}.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path
+
+
+def test_halves_and_rendered_conversations(fow):
+    odd = load_stream_pairs(fow, half="odd")
+    assert {p.id for p in odd if p.category == "pairs"} == {"paraphrase-001", "paraphrase-003",
+                                                            "scope-005"}
+    billing = [p for p in odd if p.category == "billing"]
+    assert len(billing) == 4  # ids 1 and 3 of conv-parts and of conv-long
+    assert billing[0].a.splitlines()[-1] == "user: yes please"
+    assert len(load_stream_pairs(fow, half="all")) == 4 + 18
+
+
+def test_every_lookup_comes_after_its_store_and_the_seed_fixes_the_order(fow):
+    pairs = load_stream_pairs(fow, half="all")
+    events = stream_events(pairs, seed=3)
+    seen = set()
+    for kind, pair in events:
+        if kind == "store":
+            seen.add(pair.id)
+        else:
+            assert pair.id in seen
+    assert events == stream_events(pairs, seed=3) != stream_events(pairs, seed=4)
+
+
+def test_a_hit_is_right_on_its_own_same_answer_query_or_the_lookups_own_text():
+    pair = StreamPair("p-1", "pairs", "Is the pool heated?", "is the POOL heated?", False)
+    assert is_right(pair, "Is the  pool heated?")  # the lookup's own text
+    assert not is_right(pair, "Is the sauna open?")
+    same = StreamPair("p-2", "pairs", "How do I reset it?", "How can I reset it?", True)
+    assert is_right(same, "How do I reset it?") and not is_right(same, "Reset what?")
+
+
+def test_a_run_writes_its_json_table_and_plot(fow, tmp_path, embedder, monkeypatch):
+    from blendcache.benchmarks import bench_guarantee
+    from blendcache.cli import main
+
+    monkeypatch.setattr(bench_guarantee, "Embedder", lambda: embedder)
+    stem = tmp_path / "out" / "guarantee_test"
+    stem.parent.mkdir()
+    assert main(["bench", "guarantee", "--data", str(fow), "--half", "all", "--seeds", "2",
+                 "--bounds", "0.05", "--out", str(stem)]) == 0
+    result = json.loads(stem.with_suffix(".json").read_text())
+    assert (result["half"], result["seeds"], result["pairs"]) == ("all", 2, 22)
+    assert result["design_half"] == "even" and "label" in result["note"]
+    assert list(result["methods"]) == ["guarantee_0.05", "default", "cosine", "gptcache"]
+    assert result["categories"] == ["pairs", "billing", "retail", "services"]
+    row = result["methods"]["guarantee_0.05"]["per_category"]["pairs"]
+    assert set(row) == {"error_rate_mean", "error_rate_max", "hit_rate_mean", "hits_mean",
+                        "wrong_mean", "explorations_mean", "lookups", "seeds_within_bound"}
+    # 22 lookups: far too few evidence to serve under the bound; every candidate explored
+    assert row["hit_rate_mean"] == 0.0 and row["seeds_within_bound"] == 2
+    assert result["methods"]["default"]["per_category"]["all"]["seeds_within_bound"] is None
+    curves = result["methods"]["cosine"]["curves_mean"]
+    assert len(curves["error_rate"]) == len(curves["hit_rate"]) == 22
+    assert result["run"]["options"]["half"] == "all"
+    assert "design on the even half only" in stem.with_suffix(".txt").read_text()
+    assert stem.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
