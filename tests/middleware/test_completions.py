@@ -5,6 +5,7 @@ On the tiny random-weight model: the prompt is continued as is (no chat template
 separator rule; the real ``openai`` client against a loopback server."""
 
 import json
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -215,8 +216,23 @@ def test_the_openai_client_completes_streams_and_sends_documents(openai_client):
 
 
 def test_the_openai_client_and_the_separator_rule(openai_client):
-    replies = [openai_client.completions.with_raw_response.create(
-        model=MODEL, prompt=CONTEXT_PROMPT, max_tokens=4) for _ in range(2)]
+    import httpx
+
+    def create():
+        return openai_client.completions.with_raw_response.create(
+            model=MODEL, prompt=CONTEXT_PROMPT, max_tokens=4)
+
+    def stored_chunks() -> int:
+        stats = httpx.get(f"{str(openai_client.base_url).rstrip('/')}/blendcache/stats").json()
+        return stats["chunk_cache"]["stored"]["chunks"]
+
+    replies = [create()]
+    # The cold request's chunks are stored after its response is sent: wait for them, or the
+    # second request may come first (a miss, not the blend this checks).
+    deadline = time.monotonic() + 60
+    while stored_chunks() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    replies.append(create())
     assert [r.headers["x-blendcache-cache"] for r in replies] == ["miss", "blend"]
     assert replies[1].parse().model_extra["blendcache"]["chunks_reused"] == 2
 
