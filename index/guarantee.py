@@ -25,14 +25,16 @@ category's observations, or an entry's own) is *looked at* on a doubling schedul
 look once a bound can be met at all, then each time the pool has doubled; the k-th look tests
 at miss probability ``(1 - confidence) * 6 / (pi^2 k^2)`` (``look_confidence``), which sums to
 ``1 - confidence`` over every look, so by the union bound the chance that any look ever
-certifies a threshold whose error rate is above ``delta`` is at most ``1 - confidence``.
-Between looks the evidence may only take back: a wrong observation re-tests the pool at its
-last look's level and the threshold can rise or vanish, never fall, so what is served then is
-a subset of what a look certified. Why this and not the alternatives: testing every time at
-``alpha_k`` spends the level on hundreds of near-identical tests (the 300th at 1e-7 needs
-twice the evidence), and an anytime-valid confidence sequence (a mixture martingale) needs
-~225 observations where the first look needs 173 (0.02) and does not survive the window below
-any better; doubling keeps the looks few (log2 of the stream) and their levels high.
+certifies a threshold whose error rate is above ``delta`` is at most ``1 - confidence`` (on a
+stream whose error per score does not change; the window of ``_Scores`` is the answer to drift,
+outside this argument). Between looks the evidence may only take back: a wrong observation
+re-tests the pool at its last look's level and the threshold can rise or vanish, never fall,
+so what is served then is a subset of what a look certified. Why not the alternatives: testing
+at every new observation at ``alpha_k`` spends the level on hundreds of near-identical tests
+(the 300th, at 3e-7, needs 738 observations at 0.02 where one test needs 149), and an
+anytime-valid confidence sequence (a uniform-prior mixture martingale, Ville's inequality)
+needs 224 observations without an error where the first look needs 173; doubling keeps the
+looks few (log2 of the stream) and their levels high.
 
 Why Clopper-Pearson: it is exact for a binomial count at any sample size (a cold start has few
 observations), needs no prior to defend (a Beta posterior's quantile depends on one, and with a
