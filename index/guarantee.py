@@ -284,8 +284,8 @@ class ErrorGuarantee:
 
     def _window(self, category: str) -> int | None:
         """How many recent observations a bounded category judges a threshold by:
-        ``WINDOW_FACTOR`` times the fewest that can meet its bound at its ``confidence`` (so
-        twice as many as the looks need up to the 20th)."""
+        ``WINDOW_FACTOR`` times the fewest that can meet its bound at its ``confidence``
+        (enough for every look up to about the 70th to be able to pass)."""
         cat = self.categories.get(category)
         if cat is None or cat.max_error_rate is None:
             return None
