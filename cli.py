@@ -4,7 +4,7 @@
                      [--upstream URL [--upstream-key-env VAR] [--upstream-model NAME]]
     blendcache bench blend --data FILE [--limit N] [--ratios 0.05,0.15,0.3] [--json OUT]
     blendcache bench semantic --pairs FILE [--json OUT]
-    blendcache bench guarantee --data FOW_CACHE_DIR [--half odd] [--seeds 5] [--out STEM]
+    blendcache bench guarantee --data FOW_CACHE_DIR [--sets DIR] [--seeds 5] [--out STEM]
     blendcache bench serve --data FILE [--requests N] [--pool M] [--clients C] [--json OUT]
     blendcache calibrate --pairs FILE --target-precision P [--write CONFIG]
     blendcache warm --documents FILE [--system TEXT] [--batch N]
@@ -91,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     guarantee = bench_sub.add_parser(
         "guarantee", help="semantic cache: error-rate guarantee on a labelled stream",
-        description="Replay fow_cache's pairs and conversations as a stream (cache a, look up "
+        description="Replay fow_cache's pairs and conversations (and with --sets the "
+                    "rule-made sets' held-out halves) as a stream (cache a, look up "
                     "b): realised error rate and hit rate per category of blendcache with "
                     "max_error_rate against the fixed-threshold default, a lone cosine "
                     "threshold and GPTCache; a table, and with --out a JSON and a plot.")

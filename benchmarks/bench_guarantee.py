@@ -15,7 +15,12 @@ probability ``feedback_rate``): this measures the decision rule, not the answer 
 hit rate = hits / lookups. The design looked at the even half of the pair ids only; the
 committed result is the odd half.
 
-    python -m blendcache.benchmarks.bench_guarantee --data ../shared/data/semantic/fow_cache
+With ``--sets DIR`` (benchmarks/semantic_sets.py's output) the rule-made sets' HELD-OUT halves
+join as more categories, ``nq_rule`` (979 pairs) and ``hotpot_rule`` (246): streams long enough
+for a bound to allow hits. Never their ``train.jsonl``: it trained the learned decision.
+
+    python -m blendcache.benchmarks.bench_guarantee --data ../shared/data/semantic/fow_cache \
+        --sets /tmp/semantic_sets
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ from blendcache.storage.feedback import FeedbackStore
 from blendcache.storage.semantic_store import SemanticStore
 
 DOMAINS = ("billing", "retail", "services")
+RULE_SETS = ("nq_rule", "hotpot_rule")  # the categories --sets adds, their held-out halves
+SCORE_BANDS = (0.5, 0.9, 0.99)  # explored candidates' error rate reported at scores >= these
 BOUNDS = (0.02, 0.05)
 BASELINES = ("default", "cosine", "gptcache")
 TENANT, MODEL = "bench", "bench"
@@ -96,6 +103,19 @@ def load_stream_pairs(data_dir: str | Path, *, half: str) -> list[StreamPair]:
     return out
 
 
+def load_set_pairs(sets_dir: str | Path) -> list[StreamPair]:
+    """The held-out half of each rule-made set in ``sets_dir``, one category per set."""
+    out = []
+    for name in RULE_SETS:
+        path = Path(sets_dir) / name / "heldout.jsonl"
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                out.append(StreamPair(row["id"], name, row["a"], row["b"],
+                                      bool(row["same_answer"])))
+    return out
+
+
 def stream_events(pairs: Sequence[StreamPair], seed: int, *, max_gap: int = 10
                   ) -> list[tuple[str, StreamPair]]:
     """("store", pair) and ("lookup", pair) events: pairs in a shuffled order, each lookup
@@ -132,6 +152,7 @@ class BlendcacheSystem:
         self.feedback_rate = feedback_rate
         self.cached: set[tuple[str, str]] = set()
         self.served = 0
+        self.explored: list[tuple[str, float, bool]] = []  # (category, score, right)
 
     def store(self, pair: StreamPair) -> None:
         if (pair.category, pair.a) not in self.cached:
@@ -146,6 +167,7 @@ class BlendcacheSystem:
             return "miss", None
         right = is_right(pair, hit.response.text)
         if hit.explore:
+            self.explored.append((pair.category, float(hit.score), right))
             self.cache.record_observation(hit, right, tenant=TENANT,
                                           source="audit" if hit.audit else "explore")
             return "explore", None
@@ -212,7 +234,11 @@ def replay(system, events) -> list[tuple[str, str, bool | None]]:
     return out
 
 
-def summarise(records: list[tuple[str, str, bool | None]], categories: Sequence[str]) -> dict:
+def summarise(records: list[tuple[str, str, bool | None]], categories: Sequence[str], *,
+              explored: list[tuple[str, float, bool]] | None = None) -> dict:
+    """Per category: lookups, hits, wrong hits, explorations and rates; with ``explored``, the
+    (wrong, count) of the explored candidates at scores >= each of ``SCORE_BANDS`` (what the
+    rule had to judge by)."""
     per = {}
     for cat in [*categories, "all"]:
         rows = [r for r in records if cat == "all" or r[0] == cat]
@@ -222,11 +248,19 @@ def summarise(records: list[tuple[str, str, bool | None]], categories: Sequence[
                     "explorations": sum(r[1] == "explore" for r in rows),
                     "error_rate": wrong / hits if hits else 0.0,
                     "hit_rate": hits / len(rows) if rows else 0.0}
+        if explored is not None:
+            seen = [(score, right) for c, score, right in explored if cat in ("all", c)]
+            per[cat]["explored_above"] = {
+                str(band): [sum(not right for score, right in seen if score >= band),
+                            sum(score >= band for score, _ in seen)] for band in SCORE_BANDS}
     return per
 
 
-def curves(records: list[tuple[str, str, bool | None]]) -> dict[str, list[float]]:
-    """Cumulative error rate (of hits so far) and hit rate (of lookups so far) per lookup."""
+def curves(records: list[tuple[str, str, bool | None]], category: str | None = None
+           ) -> dict[str, list[float]]:
+    """Cumulative error rate (of hits so far) and hit rate (of lookups so far) per lookup (of
+    ``category``; None: of every category)."""
+    records = [r for r in records if category is None or r[0] == category]
     hits = np.cumsum([r[1] == "hit" for r in records])
     wrong = np.cumsum([r[1] == "hit" and not r[2] for r in records])
     n = np.arange(1, len(records) + 1)
@@ -237,12 +271,16 @@ def curves(records: list[tuple[str, str, bool | None]]) -> dict[str, list[float]
 def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int = 5,
                         bounds: Sequence[float] = BOUNDS, baselines: Sequence[str] = BASELINES,
                         feedback_rate: float = 0.1, embedder=None, limit: int | None = None,
-                        guarantee: dict | None = None) -> dict:
+                        guarantee: dict | None = None, sets_dir: str | Path | None = None
+                        ) -> dict:
     """Every method over ``seeds`` shuffles of the stream; the summary dict."""
     pairs = load_stream_pairs(data_dir, half=half)
     if limit is not None:
         pairs = pairs[:limit]
-    categories = sorted({p.category for p in pairs}, key=lambda c: (c != "pairs", c))
+    if sets_dir is not None:
+        pairs += load_set_pairs(sets_dir)
+    order = ["pairs", *DOMAINS, *RULE_SETS]
+    categories = sorted({p.category for p in pairs}, key=order.index)
     embedder = embedder or Embedder()
     embedder.embed(sorted({t for p in pairs for t in (p.a, p.b)}))  # warm its cache once
     methods = [f"guarantee_{b}" for b in bounds] + list(baselines)
@@ -251,6 +289,9 @@ def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int =
                     "note": "the rule was designed looking at the even ids only; explorations "
                             "and explicit feedback take the pair's label (this measures the "
                             "decision rule, not the answer comparer)",
+                    "sets": ("held-out halves of " + ", ".join(RULE_SETS) + " (their train "
+                             "halves trained the learned decision; nothing of the guarantee "
+                             "was tuned on either)") if sets_dir is not None else None,
                     "seeds": seeds, "pairs": len(pairs), "bounds": list(bounds),
                     "feedback_rate": feedback_rate, "categories": categories,
                     "guarantee": {k: getattr(CategoryConfig("x", **guarantee), k) for k in
@@ -268,8 +309,11 @@ def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int =
                                  guarantee=guarantee)
                 records = replay(system, events)
                 system.close()
-            per_seed.append(summarise(records, categories))
-            seed_curves.append(curves(records))
+            bounded = method.startswith("guarantee_")
+            per_seed.append(summarise(records, categories,
+                                      explored=system.explored if bounded else None))
+            seed_curves.append({c: curves(records, None if c == "all" else c)
+                                for c in [*categories, "all"]})
         result["methods"][method] = _aggregate(method, per_seed, seed_curves, categories)
     return result
 
@@ -304,15 +348,22 @@ def _aggregate(method: str, per_seed: list[dict], seed_curves: list[dict],
             "seeds_within_bound": (None if bound is None
                                    else sum(e <= bound for e in errors)),
         }
-    out["curves_mean"] = {k: np.round(np.mean([c[k] for c in seed_curves], axis=0), 4).tolist()
-                          for k in ("error_rate", "hit_rate")}
+        if "explored_above" in rows[0]:  # pooled over seeds: [wrong, explored]
+            out["per_category"][cat]["explored_above"] = {
+                band: [sum(r["explored_above"][band][0] for r in rows),
+                       sum(r["explored_above"][band][1] for r in rows)]
+                for band in rows[0]["explored_above"]}
+    out["curves_mean"] = {  # per category (the whole stream: "all")
+        cat: {k: np.round(np.mean([c[cat][k] for c in seed_curves], axis=0), 4).tolist()
+              for k in ("error_rate", "hit_rate")} for cat in [*categories, "all"]}
     return out
 
 
 def table(result: dict) -> str:
+    sets = f" + {', '.join(RULE_SETS)} held-out halves" if result.get("sets") else ""
     lines = [f"error-rate guarantee, fow_cache {result['half']} half (design on the even half "
-             f"only), {result['seeds']} seeds, {result['pairs']} pairs, explicit feedback on "
-             f"{result['feedback_rate']:.0%} of served hits; {_environment()}",
+             f"only){sets}, {result['seeds']} seeds, {result['pairs']} pairs, explicit feedback "
+             f"on {result['feedback_rate']:.0%} of served hits; {_environment()}",
              "guarantee: " + ", ".join(f"{k} {v}" for k, v in result["guarantee"].items()),
              "error = wrong hits / hits (mean and max over seeds), hit = hits / lookups, "
              "explore = explorations per seed (mean)",
@@ -329,11 +380,23 @@ def table(result: dict) -> str:
                          f"{within:>8}{row['hit_rate_mean']:>9.3f}"
                          f"{row['explorations_mean']:>8.1f}")
         lines.append("")
+    bounded = [m for m in result["methods"].values() if m["bound"] is not None]
+    if bounded and "explored_above" in bounded[0]["per_category"]["all"]:
+        m = bounded[0]
+        lines.append(f"what the rule judged by: explored candidates' error rate at scores >= "
+                     f"{', '.join(map(str, SCORE_BANDS))} (wrong / explored, pooled over seeds; "
+                     f"bound {m['bound']})")
+        for cat in [*result["categories"], "all"]:
+            bands = m["per_category"][cat]["explored_above"]
+            lines.append(f"{cat:<12}" + "".join(
+                f"  >= {band}: {w / n if n else 0.0:.3f} ({w}/{n})"
+                for band, (w, n) in bands.items()))
     return "\n".join(lines)
 
 
 def plot(result: dict, out: str | Path) -> None:
-    """Error rate and hit rate (cumulative, mean over seeds) as the stream goes on."""
+    """Error rate and hit rate (cumulative, mean over seeds) along each long category's stream
+    (fow_cache's pairs and the rule-made sets; every category's stream if none)."""
     try:
         import matplotlib
     except ImportError as exc:
@@ -341,21 +404,29 @@ def plot(result: dict, out: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (err_ax, hit_ax) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-    for method, m in result["methods"].items():
-        x = np.arange(1, len(m["curves_mean"]["error_rate"]) + 1)
-        err_ax.plot(x, m["curves_mean"]["error_rate"], label=method)
-        hit_ax.plot(x, m["curves_mean"]["hit_rate"], label=method)
-    for bound in result["bounds"]:
-        err_ax.axhline(bound, color="grey", linestyle="--", linewidth=1)
-        err_ax.text(1, bound, f" bound {bound}", va="bottom", fontsize=8, color="grey")
-    err_ax.set_ylabel("error rate of hits so far")
-    err_ax.set_ylim(0, 0.6)
-    hit_ax.set_ylabel("hit rate so far")
-    hit_ax.set_xlabel("lookups in the stream (every category)")
-    err_ax.legend(fontsize=8, ncol=3)
-    err_ax.set_title(f"fow_cache {result['half']} half, mean over {result['seeds']} seeds "
-                     f"(git {git_revision()})")
+    shown = [c for c in ("pairs", *RULE_SETS) if c in result["categories"]] or ["all"]
+    fig, axes = plt.subplots(2, len(shown), figsize=(5.5 * len(shown), 7), squeeze=False)
+    for col, cat in enumerate(shown):
+        err_ax, hit_ax = axes[0][col], axes[1][col]
+        for method, m in result["methods"].items():
+            c = m["curves_mean"][cat]
+            x = np.arange(1, len(c["error_rate"]) + 1)
+            err_ax.plot(x, c["error_rate"], label=method)
+            hit_ax.plot(x, c["hit_rate"], label=method)
+        for bound in result["bounds"]:
+            err_ax.axhline(bound, color="grey", linestyle="--", linewidth=1)
+            err_ax.text(1, bound, f" {bound}", va="bottom", fontsize=7, color="grey")
+        err_ax.set_ylim(0, 0.6)
+        err_ax.set_title(f"{cat} ({result['lookups_per_category'].get(cat, result['pairs'])} "
+                         "lookups)", fontsize=10)
+        hit_ax.set_ylim(0, 1)
+        hit_ax.set_xlabel(f"lookups of {cat} in the stream")
+    axes[0][0].set_ylabel("error rate of hits so far")
+    axes[1][0].set_ylabel("hit rate so far")
+    axes[0][0].legend(fontsize=7, ncol=2)
+    sets = " + rule-made sets' held-out halves" if result.get("sets") else ""
+    fig.suptitle(f"fow_cache {result['half']} half{sets}, mean over {result['seeds']} seeds "
+                 f"(git {git_revision()})", fontsize=11)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -368,6 +439,9 @@ def _environment() -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True,
                         help="the fow_cache folder (pairs.jsonl, conv-parts/, conv-long/)")
+    parser.add_argument("--sets", default=None, metavar="DIR",
+                        help="semantic_sets' output folder: add the held-out halves of nq_rule "
+                             "and hotpot_rule as categories (never their train halves)")
     parser.add_argument("--half", choices=HALVES, default="odd",
                         help="pair ids ending in an odd number (default: the held-out half), "
                              "even (the design half) or all")
@@ -393,7 +467,7 @@ def run(args: argparse.Namespace) -> dict:
         args.data, half=args.half, seeds=args.seeds,
         bounds=tuple(float(b) for b in args.bounds.split(",") if b),
         baselines=tuple(b for b in args.baselines.split(",") if b),
-        feedback_rate=args.feedback_rate, limit=args.limit,
+        feedback_rate=args.feedback_rate, limit=args.limit, sets_dir=args.sets,
         guarantee={k: v for k, v in (("audit_rate", args.audit_rate),
                                      ("confidence", args.confidence)) if v is not None})
     text = table(result)

@@ -8,11 +8,10 @@ answers compared), from audits of served hits and from explicit feedback. The ru
 candidate of entry ``e`` at score ``s`` in a category with bound ``delta``:
 
 - **serve** when the evidence bounds the error rate: ``e``'s own observations once it has
-  enough for its bound to be met at all (``min_observations``: 149 at delta = 0.02,
-  confidence 0.95), else its neighbourhood, the category's (and tenant's) observations: the
-  category's learned threshold ``t`` is found by fixed-sequence testing down a grid of scores,
-  each threshold's test being a one-sided Clopper-Pearson upper bound (level ``confidence``)
-  <= ``delta`` on the error rate of the recent observations at scores >= it (what a threshold
+  had a look of its own (below), else its neighbourhood, the category's (and tenant's)
+  observations: the category's learned threshold ``t`` is found by fixed-sequence testing down
+  a grid of scores, each threshold's test being a one-sided Clopper-Pearson upper bound <=
+  ``delta`` on the error rate of the recent observations at scores >= it (what a threshold
   there serves; ``_Scores``), and ``s >= t`` serves. A served candidate is explored anyway
   with probability ``audit_rate``;
 - an entry whose own observations put even the *lower* bound of its error rate above ``delta``
@@ -20,13 +19,30 @@ candidate of entry ``e`` at score ``s`` in a category with bound ``delta``:
 - otherwise **explore** with probability ``explore_rate``, else **miss**. Nothing is served
   until the evidence allows it (cold start).
 
+Valid over the whole stream: the evidence grows and is tested again and again, and each test
+at level ``confidence`` would give a bad threshold another 5% chance to pass. So a pool (a
+category's observations, or an entry's own) is *looked at* on a doubling schedule: the first
+look once a bound can be met at all, then each time the pool has doubled; the k-th look tests
+at miss probability ``(1 - confidence) * 6 / (pi^2 k^2)`` (``look_confidence``), which sums to
+``1 - confidence`` over every look, so by the union bound the chance that any look ever
+certifies a threshold whose error rate is above ``delta`` is at most ``1 - confidence`` (on a
+stream whose error per score does not change; the window of ``_Scores`` is the answer to drift,
+outside this argument). Between looks the evidence may only take back: a wrong observation
+re-tests the pool at its last look's level and the threshold can rise or vanish, never fall,
+so what is served then is a subset of what a look certified. Why not the alternatives: testing
+at every new observation at ``alpha_k`` spends the level on hundreds of near-identical tests
+(the 300th, at 3e-7, needs 738 observations at 0.02 where one test needs 149), and an
+anytime-valid confidence sequence (a uniform-prior mixture martingale, Ville's inequality)
+needs 224 observations without an error where the first look needs 173; doubling keeps the
+looks few (log2 of the stream) and their levels high.
+
 Why Clopper-Pearson: it is exact for a binomial count at any sample size (a cold start has few
 observations), needs no prior to defend (a Beta posterior's quantile depends on one, and with a
 uniform prior is no tighter in the region that matters, zero or one error), and bounds the error
 rate with high probability, where a conformal risk bound holds only in expectation over streams.
-The price is caution: with no errors seen, ``ceil(ln(1 - confidence) / ln(1 - delta))``
-observations must come before anything is served. Decisions are random only through
-``random.Random(seed)``, so a seed makes them reproducible.
+The price is caution: with no errors seen, ``min_observations`` at the first look's level (173
+at delta 0.02, 69 at 0.05) must come before anything is served. Decisions are random only
+through ``random.Random(seed)``, so a seed makes them reproducible.
 """
 
 from __future__ import annotations
@@ -106,6 +122,20 @@ def min_observations(delta: float, *, confidence: float) -> int:
     return math.ceil(math.log(1.0 - confidence) / math.log1p(-delta))
 
 
+def look_confidence(k: int, confidence: float) -> float:
+    """The level of a pool's ``k``-th look (k >= 1): the miss probability ``1 - confidence``
+    spent as ``(1 - confidence) * 6 / (pi^2 k^2)``, which sums to ``1 - confidence``."""
+    return 1.0 - (1.0 - confidence) * 6.0 / (math.pi ** 2 * k * k)
+
+
+def looks_due(n: int, delta: float, *, confidence: float) -> int:
+    """How many looks a pool of ``n`` observations has had: the first at the fewest
+    observations that can meet the bound at the first look's level, then one each time the
+    pool doubles. Counts only, never outcomes, set when a look comes."""
+    first = min_observations(delta, confidence=look_confidence(1, confidence))
+    return (n // first).bit_length()
+
+
 @dataclass(frozen=True)
 class Decision:
     """What to do with one candidate, and the evidence it rests on."""
@@ -118,6 +148,16 @@ class Decision:
     threshold: float | None = None  # the category's learned threshold, if it has one
 
 
+@dataclass
+class _Look:
+    """A pool's last look for one (delta, confidence): which look (``k``), the wrong
+    observations taken into account since, and the threshold it leaves, (t, errors, n)."""
+
+    k: int
+    wrong_seen: int
+    found: tuple[float, int, int] | None
+
+
 class _Scores:
     """A category's observations in the order they came (the last ``HISTORY_FACTOR * window``;
     all when ``window`` is None), and its learned threshold per (delta, confidence).
@@ -125,8 +165,9 @@ class _Scores:
     A threshold ``t`` is judged on the last ``window`` observations at scores >= ``t``: what a
     hit risks drifts (a cache that fills up offers more near misses), so old evidence expires,
     but per score range, since above a threshold that serves only audits and feedback come in.
-    The threshold is worked out again at once after a wrong observation, and after right ones
-    once a tenth of ``min_observations`` came (a stale threshold is then only too strict).
+    The threshold is worked out afresh at each look (``looks_due``, at the first decision after
+    the pool reached it) and, between looks, again at once after a wrong observation, at the
+    last look's level, where it may only rise or vanish.
     """
 
     def __init__(self, window: int | None = None) -> None:
@@ -134,13 +175,13 @@ class _Scores:
         self.history: deque[tuple[float, bool]] = deque(
             maxlen=UNBOUNDED_HISTORY if window is None else HISTORY_FACTOR * window)
         self.added = 0
-        self._thresholds: dict[tuple[float, float], tuple[int, tuple | None]] = {}
+        self.wrong = 0
+        self._looks: dict[tuple[float, float], _Look] = {}
 
     def add(self, score: float, correct: bool) -> None:
         self.history.append((score, correct))
         self.added += 1
-        if not correct:
-            self._thresholds.clear()  # an error counts at once; right answers in batches
+        self.wrong += not correct
 
     def __len__(self) -> int:
         return len(self.history)
@@ -159,18 +200,31 @@ class _Scores:
         return int(wrong[idx].sum()), len(idx)
 
     def threshold(self, delta: float, confidence: float) -> tuple[float, int, int] | None:
-        """(t, errors, observations judged) for the lowest threshold whose bound is met, or
-        None."""
+        """(t, errors, observations judged) for the lowest threshold the last look certified
+        (raised since by wrong observations), or None."""
         key = (delta, confidence)
-        refresh = max(1, min_observations(delta, confidence=confidence) // 10)
-        cached = self._thresholds.get(key)
-        if cached is None or self.added - cached[0] >= refresh:
-            cached = (self.added, self._lowest(delta, confidence))
-            self._thresholds[key] = cached
-        return cached[1]
+        due = looks_due(self.added, delta, confidence=confidence)
+        look = self._looks.get(key)
+        if due == 0:
+            return None
+        if look is None or look.k < due:
+            found = self._lowest(delta, look_confidence(due, confidence))
+            look = self._looks[key] = _Look(due, self.wrong, found)
+        elif self.wrong > look.wrong_seen:
+            look.wrong_seen = self.wrong
+            if look.found is not None:  # NOTE: only ever raised between looks (the guarantee)
+                fresh = self._lowest(delta, look_confidence(look.k, confidence))
+                if fresh is None or fresh[0] >= look.found[0]:
+                    look.found = fresh
+                else:  # the last look's threshold still passes: its counts brought up to date
+                    t = look.found[0]
+                    look.found = (t, *self._judged(*self._arrays(), t))
+        return look.found
 
     def _lowest(self, delta: float, confidence: float) -> tuple[float, int, int] | None:
-        """Fixed-sequence testing down ``GRID`` (Learn then Test, Angelopoulos et al. 2021):
+        """The lowest threshold whose bound is met at level ``confidence`` now, or None.
+
+        Fixed-sequence testing down ``GRID`` (Learn then Test, Angelopoulos et al. 2021):
         from the highest threshold with enough observations to be tested at all, each one
         whose bound is met allows the next lower one; the first that fails stops. So the
         many thresholds tested need no multiplicity correction. Never below the lowest score
@@ -196,8 +250,13 @@ class _Scores:
 
 @dataclass
 class _EntryCounts:
+    """An entry's own evidence, and the verdict of its last look (``looks_due`` of its count,
+    judged when the count reaches it)."""
+
     observations: int = 0
     errors: int = 0
+    looks: int = 0
+    certified: bool = False
 
 
 class ErrorGuarantee:
@@ -225,7 +284,8 @@ class ErrorGuarantee:
 
     def _window(self, category: str) -> int | None:
         """How many recent observations a bounded category judges a threshold by:
-        ``WINDOW_FACTOR`` times the fewest that can meet its bound."""
+        ``WINDOW_FACTOR`` times the fewest that can meet its bound at its ``confidence``
+        (enough for every look up to about the 70th to be able to pass)."""
         cat = self.categories.get(category)
         if cat is None or cat.max_error_rate is None:
             return None
@@ -253,22 +313,23 @@ class ErrorGuarantee:
     def _judge(self, tenant: str, category: str, entry_id: int, score: float, delta: float,
                level: float) -> Decision:
         own = self._entries.get(entry_id, _EntryCounts())
-        if own.observations >= min_observations(delta, confidence=level):
-            errors, n, pool = own.errors, own.observations, "entry"
-        elif lower_bound_above(own.errors, own.observations, delta, confidence=level):
+        if own.looks:
+            # served while its last look certified it and what came since takes nothing back
+            errors, n = own.errors, own.observations
+            serve = own.certified and upper_bound_at_most(
+                errors, n, delta, confidence=look_confidence(own.looks, level))
+            return Decision("serve" if serve else "explore", pool="entry", errors=errors,
+                            observations=n)
+        if lower_bound_above(own.errors, own.observations, delta, confidence=level):
             return Decision("miss", pool="vetoed", errors=own.errors,
                             observations=own.observations)
-        else:
-            scores = self._scores.get((tenant, category))
-            learned = scores.threshold(delta, level) if scores else None
-            if learned is None:
-                return Decision("explore")
-            t, errors, n = learned
-            return Decision("serve" if score >= t else "explore", errors=errors, observations=n,
-                            threshold=t)
-        if upper_bound_at_most(errors, n, delta, confidence=level):
-            return Decision("serve", pool=pool, errors=errors, observations=n)
-        return Decision("explore", pool=pool, errors=errors, observations=n)
+        scores = self._scores.get((tenant, category))
+        learned = scores.threshold(delta, level) if scores else None
+        if learned is None:
+            return Decision("explore")
+        t, errors, n = learned
+        return Decision("serve" if score >= t else "explore", errors=errors, observations=n,
+                        threshold=t)
 
     def record(self, *, tenant: str, category: str, entry_id: int, score: float, correct: bool,
                source: str) -> None:
@@ -291,6 +352,14 @@ class ErrorGuarantee:
         own = self._entries.setdefault(obs.entry_id, _EntryCounts())
         own.observations += 1
         own.errors += not obs.correct
+        cat = self.categories.get(obs.category)
+        if cat is not None and cat.max_error_rate is not None:
+            due = looks_due(own.observations, cat.max_error_rate, confidence=cat.confidence)
+            if due > own.looks:
+                own.looks = due
+                own.certified = upper_bound_at_most(
+                    own.errors, own.observations, cat.max_error_rate,
+                    confidence=look_confidence(due, cat.confidence))
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Per category: decisions since start-up (serve, explore, audits, miss), observations

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from blendcache.benchmarks.bench_guarantee import (StreamPair, is_right, load_stream_pairs,
-                                                   stream_events)
+from blendcache.benchmarks.bench_guarantee import (StreamPair, is_right, load_set_pairs,
+                                                   load_stream_pairs, stream_events)
 
 PAIRS = [
     {"id": "paraphrase-001", "category": "paraphrase", "a": "How do I reset my router?",
@@ -40,6 +40,30 @@ def fow(tmp_path):
     return tmp_path
 
 
+@pytest.fixture
+def sets(tmp_path):
+    """semantic_sets' layout: a train and a held-out half per set."""
+    for name, prefix in (("nq_rule", "nq"), ("hotpot_rule", "hp")):
+        (tmp_path / "sets" / name).mkdir(parents=True)
+        for split in ("train", "heldout"):
+            rows = [{"id": f"{prefix}-paraphrase-{i:04d}", "category": "paraphrase",
+                     "a": f"who wrote {split} book {i}", "b": f"who is the author of {split} "
+                     f"book {i}", "same_answer": True, "split": split} for i in range(3)]
+            rows.append({"id": f"{prefix}-negation-0009", "category": "negation",
+                         "a": f"is {split} lake salty", "b": f"isn't {split} lake salty",
+                         "same_answer": False, "split": split})
+            (tmp_path / "sets" / name / f"{split}.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path / "sets"
+
+
+def test_the_rule_made_sets_join_by_their_held_out_halves_only(sets):
+    pairs = load_set_pairs(sets)
+    assert [p.category for p in pairs] == ["nq_rule"] * 4 + ["hotpot_rule"] * 4
+    assert all("heldout" in p.a and "train" not in p.a + p.b for p in pairs)
+    assert [p.same for p in pairs[:4]] == [True, True, True, False]
+
+
 def test_halves_and_rendered_conversations(fow):
     odd = load_stream_pairs(fow, half="odd")
     assert {p.id for p in odd if p.category == "pairs"} == {"paraphrase-001", "paraphrase-003",
@@ -70,7 +94,7 @@ def test_a_hit_is_right_on_its_own_same_answer_query_or_the_lookups_own_text():
     assert is_right(same, "How do I reset it?") and not is_right(same, "Reset what?")
 
 
-def test_a_run_writes_its_json_table_and_plot(fow, tmp_path, embedder, monkeypatch):
+def test_a_run_writes_its_json_table_and_plot(fow, sets, tmp_path, embedder, monkeypatch):
     from blendcache.benchmarks import bench_guarantee
     from blendcache.cli import main
 
@@ -78,20 +102,33 @@ def test_a_run_writes_its_json_table_and_plot(fow, tmp_path, embedder, monkeypat
     stem = tmp_path / "out" / "guarantee_test"
     stem.parent.mkdir()
     assert main(["bench", "guarantee", "--data", str(fow), "--half", "all", "--seeds", "2",
-                 "--bounds", "0.05", "--out", str(stem)]) == 0
+                 "--bounds", "0.05", "--sets", str(sets), "--out", str(stem)]) == 0
     result = json.loads(stem.with_suffix(".json").read_text())
-    assert (result["half"], result["seeds"], result["pairs"]) == ("all", 2, 22)
+    assert (result["half"], result["seeds"], result["pairs"]) == ("all", 2, 22 + 8)
     assert result["design_half"] == "even" and "label" in result["note"]
+    assert "held-out halves of nq_rule, hotpot_rule" in result["sets"]
     assert list(result["methods"]) == ["guarantee_0.05", "default", "cosine", "gptcache"]
-    assert result["categories"] == ["pairs", "billing", "retail", "services"]
+    assert result["categories"] == ["pairs", "billing", "retail", "services", "nq_rule",
+                                    "hotpot_rule"]
+    assert result["lookups_per_category"]["nq_rule"] == 4
     row = result["methods"]["guarantee_0.05"]["per_category"]["pairs"]
     assert set(row) == {"error_rate_mean", "error_rate_max", "hit_rate_mean", "hits_mean",
-                        "wrong_mean", "explorations_mean", "lookups", "seeds_within_bound"}
+                        "wrong_mean", "explorations_mean", "lookups", "seeds_within_bound",
+                        "explored_above"}
+    # what the rule judged by: the explored candidates by score band, 2 seeds pooled
+    every = result["methods"]["guarantee_0.05"]["per_category"]["all"]
+    explored = every["explored_above"]
+    assert explored["0.99"][1] <= explored["0.9"][1] <= explored["0.5"][1] \
+        <= 2 * every["explorations_mean"]
+    assert all(wrong <= n for wrong, n in explored.values())
+    assert "explored_above" not in result["methods"]["default"]["per_category"]["all"]
     # 22 lookups: far too few evidence to serve under the bound; every candidate explored
     assert row["hit_rate_mean"] == 0.0 and row["seeds_within_bound"] == 2
     assert result["methods"]["default"]["per_category"]["all"]["seeds_within_bound"] is None
     curves = result["methods"]["cosine"]["curves_mean"]
-    assert len(curves["error_rate"]) == len(curves["hit_rate"]) == 22
+    assert len(curves["all"]["error_rate"]) == len(curves["all"]["hit_rate"]) == 30
+    assert len(curves["nq_rule"]["hit_rate"]) == len(curves["pairs"]["hit_rate"]) == 4
     assert result["run"]["options"]["half"] == "all"
-    assert "design on the even half only" in stem.with_suffix(".txt").read_text()
+    text = stem.with_suffix(".txt").read_text()
+    assert "design on the even half only" in text and "what the rule judged by" in text
     assert stem.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
