@@ -14,8 +14,8 @@ import sys as _sys
 # blendcache....`` run from a checkout puts the working directory there) its folders would
 # shadow top-level packages of the same name: transformers then imports our kernels/ in place
 # of the PyPI package ``kernels`` and fails. Nothing is ever imported from the root that way.
-_ROOT = _os.path.dirname(_os.path.abspath(__file__))
-_sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or _os.curdir) != _ROOT]
+_ROOT = _os.path.dirname(_os.path.realpath(__file__))
+_sys.path[:] = [p for p in _sys.path if _os.path.realpath(p or _os.curdir) != _ROOT]
 
 from blendcache.config import (
     DEFAULT_TENANT,
