@@ -21,6 +21,7 @@ from blendcache.storage.requests import RequestRecord, RequestStore
 
 log = logging.getLogger("blendcache.records")
 DAY_S = 86_400.0
+_WAKE = object()  # put by stop(): the thread waiting on the queue ends at once, not at a timeout
 
 
 def record_of(event: RequestEvent, *, created: float) -> RequestRecord:
@@ -78,6 +79,10 @@ class RecordWriter:
         """Write what is queued, then end the thread."""
         self._stop.set()
         if self._thread is not None:
+            try:
+                self._queue.put_nowait(_WAKE)
+            except queue.Full:  # then the thread is not waiting: it has records to write
+                pass
             self._thread.join()
             self._thread = None
         self._write_queued()
@@ -111,15 +116,18 @@ class RecordWriter:
                 first = self._queue.get(timeout=self.interval_s)
             except queue.Empty:
                 continue
-            self._write([first, *self._take(self.batch_size - 1)])
+            if first is not _WAKE:
+                self._write([first, *self._take(self.batch_size - 1)])
 
     def _take(self, n: int) -> list[RequestRecord]:
         batch = []
         while len(batch) < n:
             try:
-                batch.append(self._queue.get_nowait())
+                record = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if record is not _WAKE:
+                batch.append(record)
         return batch
 
     def _write_queued(self) -> None:
