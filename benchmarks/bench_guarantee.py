@@ -19,6 +19,10 @@ With ``--sets DIR`` (benchmarks/semantic_sets.py's output) the rule-made sets' H
 join as more categories, ``nq_rule`` (979 pairs) and ``hotpot_rule`` (246): streams long enough
 for a bound to allow hits. Never their ``train.jsonl``: it trained the learned decision.
 
+With ``--weights FILE`` the bounded categories' decision model (whose probability the guarantee
+judges) is FILE, e.g. one trained with ``train_decision --protocol cache``; the fixed-threshold
+baseline keeps the served weights.
+
     python -m blendcache.benchmarks.bench_guarantee --data ../shared/data/semantic/fow_cache \
         --sets /tmp/semantic_sets
 """
@@ -210,16 +214,19 @@ class GPTCacheSystem:
 
 
 def semantic_config(categories: Sequence[str], *, bound: float | None = None,
-                    cosine: bool = False, **guarantee) -> SemanticConfig:
+                    cosine: bool = False, weights: str | None = None,
+                    **guarantee) -> SemanticConfig:
     """One category per name, context matching off (the stream's queries carry it); a bound
     on each (``guarantee``: other CategoryConfig keys of the guarantee, e.g. audit_rate), or
-    the lone cosine threshold without the verifier, or the served defaults."""
+    the lone cosine threshold without the verifier, or the served defaults. ``weights``: the
+    decision model's file (None: the committed one)."""
     extra = {"max_error_rate": bound, **guarantee} if bound is not None else {}
     if cosine:
         extra["threshold"] = UNIFORM_THRESHOLD
     cats = tuple(CategoryConfig(name=c, context_sensitive=False, ttl_s=float("inf"), **extra)
                  for c in categories)
-    return SemanticConfig(categories=cats, default_category=cats[0].name, verify=not cosine)
+    return SemanticConfig(categories=cats, default_category=cats[0].name, verify=not cosine,
+                          decision_weights=weights)
 
 
 def replay(system, events) -> list[tuple[str, str, bool | None]]:
@@ -271,9 +278,10 @@ def curves(records: list[tuple[str, str, bool | None]], category: str | None = N
 def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int = 5,
                         bounds: Sequence[float] = BOUNDS, baselines: Sequence[str] = BASELINES,
                         feedback_rate: float = 0.1, embedder=None, limit: int | None = None,
-                        guarantee: dict | None = None, sets_dir: str | Path | None = None
-                        ) -> dict:
-    """Every method over ``seeds`` shuffles of the stream; the summary dict."""
+                        guarantee: dict | None = None, sets_dir: str | Path | None = None,
+                        weights: str | Path | None = None) -> dict:
+    """Every method over ``seeds`` shuffles of the stream; the summary dict. ``weights``: the
+    bounded methods' decision model (None: the committed one)."""
     pairs = load_stream_pairs(data_dir, half=half)
     if limit is not None:
         pairs = pairs[:limit]
@@ -294,6 +302,7 @@ def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int =
                              "was tuned on either)") if sets_dir is not None else None,
                     "seeds": seeds, "pairs": len(pairs), "bounds": list(bounds),
                     "feedback_rate": feedback_rate, "categories": categories,
+                    "weights": None if weights is None else str(weights),
                     "guarantee": {k: getattr(CategoryConfig("x", **guarantee), k) for k in
                                   ("explore_rate", "audit_rate", "confidence")},
                     "lookups_per_category": {c: sum(p.category == c for p in pairs)
@@ -306,7 +315,7 @@ def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int =
             with tempfile.TemporaryDirectory() as tmp:
                 system = _system(method, categories, embedder, seed=seed,
                                  feedback_rate=feedback_rate, tmp=tmp, size=len(pairs),
-                                 guarantee=guarantee)
+                                 guarantee=guarantee, weights=weights)
                 records = replay(system, events)
                 system.close()
             bounded = method.startswith("guarantee_")
@@ -318,11 +327,13 @@ def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int =
     return result
 
 
-def _system(method, categories, embedder, *, seed, feedback_rate, tmp, size, guarantee):
+def _system(method, categories, embedder, *, seed, feedback_rate, tmp, size, guarantee,
+            weights=None):
     if method == "gptcache":
         return GPTCacheSystem(embedder, max_size=size + 1000)
     if method.startswith("guarantee_"):
-        config = semantic_config(categories, bound=float(method.split("_", 1)[1]), **guarantee)
+        config = semantic_config(categories, bound=float(method.split("_", 1)[1]),
+                                 weights=None if weights is None else str(weights), **guarantee)
     elif method in ("default", "cosine"):
         config = semantic_config(categories, cosine=method == "cosine")
     else:
@@ -364,7 +375,9 @@ def table(result: dict) -> str:
     lines = [f"error-rate guarantee, fow_cache {result['half']} half (design on the even half "
              f"only){sets}, {result['seeds']} seeds, {result['pairs']} pairs, explicit feedback "
              f"on {result['feedback_rate']:.0%} of served hits; {_environment()}",
-             "guarantee: " + ", ".join(f"{k} {v}" for k, v in result["guarantee"].items()),
+             "guarantee: " + ", ".join(f"{k} {v}" for k, v in result["guarantee"].items())
+             + (f"; its decision model: {Path(result['weights']).name}"
+                if result.get("weights") else ""),
              "error = wrong hits / hits (mean and max over seeds), hit = hits / lookups, "
              "explore = explorations per seed (mean)",
              f"{'category':<10}{'lookups':>8}  {'method':<16}{'bound':>6}{'error mean':>11}"
@@ -458,6 +471,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the bounded categories' audit_rate (default: CategoryConfig's)")
     parser.add_argument("--confidence", type=float, default=None,
                         help="the bounded categories' confidence (default: CategoryConfig's)")
+    parser.add_argument("--weights", default=None, metavar="FILE",
+                        help="the bounded categories' decision model (train_decision's JSON; "
+                             "default: the committed one); the baselines keep the default")
     parser.add_argument("--out", default=None, metavar="STEM",
                         help="write STEM.json, STEM.txt and STEM.png")
 
@@ -468,6 +484,7 @@ def run(args: argparse.Namespace) -> dict:
         bounds=tuple(float(b) for b in args.bounds.split(",") if b),
         baselines=tuple(b for b in args.baselines.split(",") if b),
         feedback_rate=args.feedback_rate, limit=args.limit, sets_dir=args.sets,
+        weights=args.weights,
         guarantee={k: v for k, v in (("audit_rate", args.audit_rate),
                                      ("confidence", args.confidence)) if v is not None})
     text = table(result)

@@ -4,10 +4,18 @@ Out-of-fold probabilities (folds by the cached query, so one source's pairs stay
 choose the threshold for the target precision and give the validation figures that decide the
 served default; the model written is then refit on every training pair.
 
+``--protocol cache`` trains on what a bounded category's cache judges instead of isolated pairs:
+per training set every ``a`` is cached, and each ``b`` meets its top-k candidates above the
+category threshold, labelled right when serving that candidate's answer is (the candidate is
+b's own partner of a same-answer pair, or b's own text after NFKC + casefold + whitespace
+collapse: the protocol benchmarks/bench_guarantee.py judges hits by). The best candidate of a
+full cache is often a near neighbour that is not the partner; isolated pairs never show one.
+
     python -m blendcache.benchmarks.train_decision \
         --pairs ../shared/data/semantic/fow_cache/pairs.jsonl:even \
         --pairs /tmp/semantic_sets/nq_rule/train.jsonl \
         --pairs /tmp/semantic_sets/hotpot_rule/train.jsonl --out index/decision_weights.json
+    python -m blendcache.benchmarks.train_decision --protocol cache ... --out /tmp/cache.json
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from blendcache.index.decision import (
 from blendcache.index.verifier import Verifier
 
 TARGET_PRECISION = 0.9
+PROTOCOLS = ("pairs", "cache")
 DATA = ("fow_cache/pairs.jsonl:even: the even ids of fow_cache (the half the rules were designed "
         "on); nq_rule/train.jsonl, hotpot_rule/train.jsonl: the train halves written by "
         "python -m blendcache.benchmarks.semantic_sets (seed 16) from "
@@ -46,6 +55,43 @@ def load_spec(spec: str) -> tuple[str, list[LabelledPair]]:
 
     path, _, half = spec.partition(":") if spec.endswith((":even", ":odd")) else (spec, "", "")
     return spec, pick_half(load_pairs(path), half or "all")
+
+
+def cache_rows(pairs: Sequence[LabelledPair], *, embedder, floor: float, top_k: int
+               ) -> tuple[list[LabelledPair], np.ndarray]:
+    """What the cache judges: every distinct ``a`` cached, each pair's ``b`` against its
+    ``top_k`` most similar cached queries at >= ``floor`` (exact cosine search). One row per
+    (lookup, candidate) as LabelledPair(a=candidate, b=lookup, same=serving it is right), and
+    the rows' similarities."""
+    from blendcache.benchmarks.bench_semantic import normalize
+
+    cached = list(dict.fromkeys(p.a for p in pairs))
+    sims = embedder.embed([p.b for p in pairs]) @ embedder.embed(cached).T  # (pairs, cached)
+    rows, row_sims = [], []
+    for pair, sim in zip(pairs, sims):
+        for j in np.argsort(-sim, kind="stable")[:top_k]:
+            if sim[j] < floor:
+                break  # sorted best first
+            right = (cached[j] == pair.a and pair.same) or normalize(cached[j]) == normalize(
+                pair.b)
+            rows.append(LabelledPair(a=cached[j], b=pair.b, same=bool(right),
+                                     category=pair.category, id=pair.id))
+            row_sims.append(min(float(sim[j]), 1.0))  # float32 rounding can exceed 1
+    return rows, np.array(row_sims, dtype=np.float64)
+
+
+def load_rows(spec: str, *, embedder, protocol: str, floor: float, top_k: int
+              ) -> tuple[str, list[LabelledPair], np.ndarray]:
+    """(set name, rows, their similarities) of one TRAIN pair file under ``protocol``."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; one of {PROTOCOLS}")
+    name, pairs = load_spec(spec)
+    name = f"{Path(name).parent.name}/{Path(name).name}"
+    if protocol == "cache":
+        return (name, *cache_rows(pairs, embedder=embedder, floor=floor, top_k=top_k))
+    sims = np.einsum("nd,nd->n", embedder.embed([p.a for p in pairs]),
+                     embedder.embed([p.b for p in pairs]))  # (n,)
+    return name, pairs, sims
 
 
 def _fold(text: str, folds: int) -> int:
@@ -104,22 +150,25 @@ def leave_one_set_out(names: Sequence[str], xs: Sequence[np.ndarray], ys: Sequen
 
 
 def train(specs: Sequence[str], *, embedder, target_precision: float = TARGET_PRECISION,
-          l2: float = 1.0, command: str = "") -> LogisticModel:
+          l2: float = 1.0, command: str = "", protocol: str = "pairs",
+          top_k: int | None = None) -> LogisticModel:
     """The model (threshold from out-of-fold probabilities) and, in ``about``, per training
-    set: out-of-fold learned vs rules (served threshold + verifier) vs the lone frontier."""
+    set: out-of-fold learned vs rules (served threshold + verifier) vs the lone frontier.
+    Under ``protocol`` "cache" a row is a (lookup, candidate) of ``cache_rows``."""
     verifier = Verifier(vocabulary=getattr(embedder, "vocabulary", None))
     floor = CategoryConfig(name="default").threshold
+    top_k = top_k or SemanticConfig().top_k
     sets, xs, ys, sims_all, groups = [], [], [], [], []
     for spec in specs:
-        name, pairs = load_spec(spec)
-        name = f"{Path(name).parent.name}/{Path(name).name}"
-        sims = np.einsum("nd,nd->n", embedder.embed([p.a for p in pairs]),
-                         embedder.embed([p.b for p in pairs]))  # (n,)
+        name, pairs, sims = load_rows(spec, embedder=embedder, protocol=protocol, floor=floor,
+                                      top_k=top_k)
         sets.append((name, pairs, sims))
         xs.append(feature_matrix(pairs, sims, verifier=verifier))
         ys.append(np.array([p.same for p in pairs], dtype=np.float64))
         sims_all.append(sims)
-        groups += [f"{name}:{p.a}" for p in pairs]
+        # NOTE: folds keep a cached query's pairs together; under the cache protocol, a
+        # lookup's candidates (one decision of the cache)
+        groups += [f"{name}:{p.b if protocol == 'cache' else p.a}" for p in pairs]
     x, y = np.concatenate(xs), np.concatenate(ys)
     probs = out_of_fold(x, y, groups, l2=l2)
     above_floor = np.concatenate(sims_all) >= floor
@@ -140,7 +189,11 @@ def train(specs: Sequence[str], *, embedder, target_precision: float = TARGET_PR
     mean, scale, coef, intercept = fit_logistic(x, y, l2=l2)
     loso = leave_one_set_out([n for n, _, _ in sets], xs, ys, target_precision=target_precision,
                              l2=l2, floor=floor)
-    about = {"command": command, "data": DATA, "train_sets": {n: len(p) for n, p, _ in sets},
+    about = {"command": command, "data": DATA, "protocol": protocol,
+             **({"top_k": top_k, "rows": "per lookup b, its top_k cached a at >= floor; right: "
+                 "b's own same-answer partner or b's own normalised text"}
+                if protocol == "cache" else {}),
+             "train_sets": {n: len(p) for n, p, _ in sets},
              "target_precision": target_precision, "l2": l2, "floor": floor,
              "threshold_from": f"{FOLDS}-fold out-of-fold probabilities, folds by cached query",
              "validation_out_of_fold": validation, "leave_one_set_out": loso}
@@ -156,15 +209,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="where to write the model JSON")
     parser.add_argument("--target-precision", type=float, default=TARGET_PRECISION)
     parser.add_argument("--l2", type=float, default=1.0)
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="pairs",
+                        help="pairs: each labelled pair alone (the served weights); cache: "
+                             "every a cached, each b against its top-k candidates")
+    parser.add_argument("--top-k", type=int, default=SemanticConfig().top_k,
+                        help="candidates per lookup under --protocol cache (default: served)")
     args = parser.parse_args(argv)
     from blendcache.index.embedder import Embedder
 
     embedder = Embedder(SemanticConfig().embedder)
     command = "python -m blendcache.benchmarks.train_decision " + " ".join(
         [f"--pairs {Path(s).parent.name}/{Path(s).name}" for s in args.pairs]
-        + [f"--target-precision {args.target_precision}", f"--l2 {args.l2}"])
+        + [f"--target-precision {args.target_precision}", f"--l2 {args.l2}"]
+        + ([f"--protocol cache --top-k {args.top_k}"] if args.protocol == "cache" else []))
     model = train(args.pairs, embedder=embedder, target_precision=args.target_precision,
-                  l2=args.l2, command=command)
+                  l2=args.l2, command=command, protocol=args.protocol, top_k=args.top_k)
     Path(args.out).write_text(model.to_json(), encoding="utf-8")
     print(json.dumps({k: model.about[k] for k in ("validation_out_of_fold",
                                                    "leave_one_set_out")}))

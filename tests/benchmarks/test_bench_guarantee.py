@@ -132,3 +132,28 @@ def test_a_run_writes_its_json_table_and_plot(fow, sets, tmp_path, embedder, mon
     text = stem.with_suffix(".txt").read_text()
     assert "design on the even half only" in text and "what the rule judged by" in text
     assert stem.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_weights_replace_the_bounded_categories_decision_model_only(tmp_path, embedder):
+    import argparse
+    from dataclasses import replace
+
+    from blendcache.benchmarks.bench_guarantee import _system, add_arguments
+    from blendcache.index.decision import load_model
+
+    served = load_model()
+    other = replace(served, intercept=served.intercept - 3.0)
+    weights = tmp_path / "cache_weights.json"
+    weights.write_text(other.to_json())
+    models = {}
+    for method in ("guarantee_0.05", "default"):
+        (tmp_path / method).mkdir()
+        system = _system(method, ["pairs"], embedder, seed=0, feedback_rate=0.1,
+                         tmp=str(tmp_path / method), size=4, guarantee={}, weights=str(weights))
+        models[method] = system.cache.verifier.model
+        system.close()
+    assert models["guarantee_0.05"] == other != served == models["default"]
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--data", "d", "--weights", str(weights)])
+    assert args.weights == str(weights)

@@ -1,8 +1,19 @@
-"""The training script's pair-level figures and its leave-one-set-out check."""
+"""The training script's pair-level figures, its leave-one-set-out check and the cache
+protocol's rows."""
+
+import json
 
 import numpy as np
+import pytest
 
-from blendcache.benchmarks.train_decision import leave_one_set_out, lone_frontier, prf
+from blendcache.benchmarks.train_decision import (
+    cache_rows,
+    leave_one_set_out,
+    lone_frontier,
+    prf,
+    train,
+)
+from blendcache.index.calibrate import LabelledPair
 from blendcache.index.decision import FEATURES
 
 
@@ -31,3 +42,57 @@ def test_leave_one_set_out_scores_each_set_with_a_model_fit_on_the_others():
         # the threshold is the lowest that reaches 0.9 on the other sets: near 0.9 here, all found
         assert figures["learned"]["precision"] >= 0.85 and figures["learned"]["recall"] == 1.0
         assert figures["lone"]["recall_at_precision"] == 1.0
+
+
+class _Vectors:
+    """An embedder of fixed unit vectors, so the candidates' order is set by hand."""
+
+    def __init__(self, vectors: dict[str, list[float]]):
+        self.vectors = {t: np.asarray(v) / np.linalg.norm(v) for t, v in vectors.items()}
+
+    def embed(self, texts):
+        return np.stack([self.vectors[t] for t in texts]).astype(np.float32)
+
+
+ROUTER, MODEM = "How do I reset my router?", "How do I reset my modem and router?"
+POOL = "Is the pool heated?"
+CACHE_PAIRS = [
+    LabelledPair(a=ROUTER, b="How can I reset my router?", same=True, id="p-1"),
+    LabelledPair(a=MODEM, b="What is a router?", same=True, id="p-2"),
+    LabelledPair(a=POOL, b="is the  POOL heated?", same=False, id="p-3"),
+]
+VECTORS = _Vectors({ROUTER: [0.8, 0.6, 0], MODEM: [1, 0, 0], POOL: [0, 0, 1],
+                    "How can I reset my router?": [1, 0, 0],  # its neighbour beats its partner
+                    "What is a router?": [0.6, 0.8, 0],  # partner 0.6 < floor, ROUTER 0.96
+                    "is the  POOL heated?": [0, 0, 1]})
+
+
+def test_cache_rows_label_what_the_cache_would_serve_not_the_pair():
+    rows, sims = cache_rows(CACHE_PAIRS, embedder=VECTORS, floor=0.62, top_k=4)
+    got = [(r.b, r.a, r.same, r.id) for r in rows]
+    assert got == [
+        ("How can I reset my router?", MODEM, False, "p-1"),  # best, a neighbour: wrong
+        ("How can I reset my router?", ROUTER, True, "p-1"),  # its own partner: right
+        ("What is a router?", ROUTER, False, "p-2"),  # partner below the floor: no row
+        ("is the  POOL heated?", POOL, True, "p-3"),  # its own text, normalised: right
+    ]
+    np.testing.assert_allclose(sims, [1.0, 0.8, 0.96, 1.0], atol=1e-6)
+    # top_k bounds the candidates per lookup: p-1 keeps only its (wrong) best neighbour
+    rows, _ = cache_rows(CACHE_PAIRS, embedder=VECTORS, floor=0.62, top_k=1)
+    assert [(r.a, r.same) for r in rows[:2]] == [(MODEM, False), (ROUTER, False)]
+
+
+def test_train_under_the_cache_protocol_fits_on_the_candidate_rows(tmp_path):
+    specs = []
+    for name in ("one", "two"):  # leave-one-set-out needs a second set
+        (tmp_path / name).mkdir()
+        spec = tmp_path / name / "train.jsonl"
+        spec.write_text("".join(json.dumps({"a": p.a, "b": p.b, "same_answer": p.same}) + "\n"
+                                for p in CACHE_PAIRS))
+        specs.append(str(spec))
+    model = train(specs, embedder=VECTORS, protocol="cache", top_k=4)
+    assert model.features == FEATURES
+    assert model.about["protocol"] == "cache" and model.about["top_k"] == 4
+    assert model.about["train_sets"] == {"one/train.jsonl": 4, "two/train.jsonl": 4}
+    with pytest.raises(ValueError, match="unknown protocol"):
+        train(specs, embedder=VECTORS, protocol="stream")
