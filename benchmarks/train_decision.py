@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from blendcache.benchmarks._common import cpu_name, run_record
 from blendcache.config import CategoryConfig, SemanticConfig
 from blendcache.index.calibrate import LabelledPair, load_pairs
 from blendcache.index.decision import (
@@ -224,7 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ([f"--protocol cache --top-k {args.top_k}"] if args.protocol == "cache" else []))
     model = train(args.pairs, embedder=embedder, target_precision=args.target_precision,
                   l2=args.l2, command=command, protocol=args.protocol, top_k=args.top_k)
-    Path(args.out).write_text(model.to_json(), encoding="utf-8")
+    # The model file also says which revision made it on which machine (a result file).
+    record = run_record(vars(args), device=cpu_name(), dtype="float32",
+                        model=SemanticConfig().embedder)
+    written = {**json.loads(model.to_json()), "run": record}
+    Path(args.out).write_text(json.dumps(written, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({k: model.about[k] for k in ("validation_out_of_fold",
                                                    "leave_one_set_out")}))
     print("threshold", model.threshold, dict(zip(FEATURES, model.coef)))

@@ -82,17 +82,37 @@ def test_cache_rows_label_what_the_cache_would_serve_not_the_pair():
     assert [(r.a, r.same) for r in rows[:2]] == [(MODEM, False), (ROUTER, False)]
 
 
-def test_train_under_the_cache_protocol_fits_on_the_candidate_rows(tmp_path):
+def two_train_sets(tmp_path) -> list[str]:
+    """CACHE_PAIRS written as two train sets (leave-one-set-out needs a second one)."""
     specs = []
-    for name in ("one", "two"):  # leave-one-set-out needs a second set
+    for name in ("one", "two"):
         (tmp_path / name).mkdir()
         spec = tmp_path / name / "train.jsonl"
         spec.write_text("".join(json.dumps({"a": p.a, "b": p.b, "same_answer": p.same}) + "\n"
                                 for p in CACHE_PAIRS))
         specs.append(str(spec))
+    return specs
+
+
+def test_train_under_the_cache_protocol_fits_on_the_candidate_rows(tmp_path):
+    specs = two_train_sets(tmp_path)
     model = train(specs, embedder=VECTORS, protocol="cache", top_k=4)
     assert model.features == FEATURES
     assert model.about["protocol"] == "cache" and model.about["top_k"] == 4
     assert model.about["train_sets"] == {"one/train.jsonl": 4, "two/train.jsonl": 4}
     with pytest.raises(ValueError, match="unknown protocol"):
         train(specs, embedder=VECTORS, protocol="stream")
+
+
+def test_the_written_model_records_its_run_and_still_loads(tmp_path, monkeypatch):
+    import blendcache.index.embedder as embedder_module
+    from blendcache.benchmarks.train_decision import main
+    from blendcache.index.decision import load_model
+
+    monkeypatch.setattr(embedder_module, "Embedder", lambda _name: VECTORS)
+    specs = two_train_sets(tmp_path)
+    out = tmp_path / "weights.json"
+    assert main([*(f"--pairs={s}" for s in specs), "--out", str(out), "--protocol", "cache"]) == 0
+    run = json.loads(out.read_text())["run"]
+    assert run["git"] and run["device"] and run["options"]["protocol"] == "cache"
+    assert load_model(out).features == FEATURES
