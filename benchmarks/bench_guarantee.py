@@ -177,7 +177,7 @@ class BlendcacheSystem:
             return "explore", None
         self.served += 1
         response_id = f"r{self.served}"
-        self.cache.remember_served(response_id, hit, tenant=TENANT, query=pair.b)
+        self.cache.remember_served(response_id, hit, tenant=TENANT)
         if self.rng.random() < self.feedback_rate:
             self.cache.feedback(response_id, right, tenant=TENANT)
         return "hit", right

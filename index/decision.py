@@ -152,13 +152,13 @@ class LearnedDecision:
         x = features(query, cached_query, similarity, verifier=self.verifier)
         p = float(self.model.probability(x))
         if p >= self.model.threshold:
-            return Verdict(True, detail=f"p={p:.3f}")
+            return Verdict(True, detail=f"p={p:.3f}", score=p)
         fired = [name for name, v in zip(RULES, x[1:1 + len(RULES)]) if v]
         reason = _reason_of(fired[0]) if fired else "learned"
         with self._lock:
             self.rejections[reason] += 1
         return Verdict(False, reason, f"p={p:.3f} < {self.model.threshold:.3f}"
-                       + (f"; rules: {', '.join(fired)}" if fired else ""))
+                       + (f"; rules: {', '.join(fired)}" if fired else ""), score=p)
 
     def rejection_counts(self) -> dict[str, int]:
         with self._lock:

@@ -73,8 +73,8 @@ class SemanticHit:
     """A cached answer served for a query. ``explore``: not to be served but answered by the
     model and compared with this one (``SemanticCache.record_comparison``); only for callers
     that asked for it (``lookup(exploring=True)``). ``score``: what the error-rate guarantee
-    judged (the learned decision's probability, or the cosine); None outside bounded
-    categories."""
+    judges: in a bounded category its score (the learned decision's probability, or the
+    cosine); elsewhere the learned decision's probability where it decided, else None."""
 
     entry_id: int
     response: CachedAnswer
@@ -237,14 +237,11 @@ class SemanticCache:
         self.guarantee.record(tenant=tenant, category=hit.category, entry_id=hit.entry_id,
                               score=score, correct=correct, source=source)
 
-    def remember_served(self, response_id: str, hit: SemanticHit, *, tenant: str,
-                        query: str) -> None:
-        """Keep a served hit for explicit feedback on ``response_id``. Outside bounded
-        categories the score is worked out here, so that the evidence is ready if a bound is
-        set later."""
-        score = hit.score
-        if score is None:
-            score = self._score(query, hit.cached_query, hit.similarity) or hit.similarity
+    def remember_served(self, response_id: str, hit: SemanticHit, *, tenant: str) -> None:
+        """Keep a served hit for explicit feedback on ``response_id``, with the score the
+        guarantee judges (also outside bounded categories, so that the evidence is ready if a
+        bound is set later)."""
+        score = hit.score if hit.score is not None else hit.similarity
         self.served.remember(response_id, ServedHit(tenant, hit.category, hit.entry_id, score))
 
     def feedback(self, response_id: str, correct: bool, *, tenant: str | None) -> ServedHit | None:
@@ -376,7 +373,7 @@ class SemanticCache:
                 verdict = self.verifier.verify(query, meta.query, similarity=sim)
                 if not verdict.accepted:
                     continue
-            best = (id_, sim, None)
+            best = (id_, sim, verdict.score if self.verifier is not None else None)
             break
         if stale:
             self._drop(space, stale)

@@ -49,6 +49,7 @@ class Verdict:
     accepted: bool
     reason: str | None = None  # one of REASONS when rejected
     detail: str = ""
+    score: float | None = None  # the learned decision's probability (index/decision.py)
 
 
 class Verifier:

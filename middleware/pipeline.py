@@ -343,7 +343,7 @@ class ChatPipeline:
         """A served hit's response id, for explicit feedback (POST /v1/blendcache/feedback)."""
         run.id = _response_id(job)
         run.info["feedback_id"] = run.id
-        self.semantic.remember_served(run.id, hit, tenant=key.tenant, query=key.query)
+        self.semantic.remember_served(run.id, hit, tenant=key.tenant)
 
     def _compare(self, explored: SemanticHit, key: _SemanticKey, run: Run) -> None:
         """After an exploration's response: does the model's answer agree with the cached one?

@@ -264,7 +264,7 @@ def test_feedback_on_a_served_hit_counts_against_its_entry(make_cache):
     ns = dict(tenant="t", category="faq", model="m")
     cache.store("How do I reset my password?", CachedAnswer("Use the reset link.", "stop"), **ns)
     hit = cache.lookup("How do I reset my password?", **ns)
-    cache.remember_served("chatcmpl-1", hit, tenant="t", query="How do I reset my password?")
+    cache.remember_served("chatcmpl-1", hit, tenant="t")
     assert cache.feedback("chatcmpl-1", False, tenant="u") is None
     served = cache.feedback("chatcmpl-1", False, tenant="t")
     assert served.entry_id == hit.entry_id and 0.0 < served.score <= 1.0
