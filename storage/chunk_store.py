@@ -13,7 +13,7 @@ from sqlalchemy import Float, Integer, String, delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from blendcache.storage.db import Base, make_sessionmaker, session_scope
+from blendcache.storage.db import Base, TableStore
 
 
 class ChunkRow(Base):
@@ -41,14 +41,9 @@ class ChunkMeta:
     hits: int
 
 
-class ChunkStore:
+class ChunkStore(TableStore):
     def __init__(self, engine: Engine):
-        self._sessions = make_sessionmaker(engine)
-        with self._session():
-            ChunkRow.__table__.create(engine, checkfirst=True)
-
-    def _session(self):
-        return session_scope(self._sessions, "chunk metadata")
+        super().__init__(engine, ChunkRow.__table__, "chunk metadata")
 
     def upsert_many(self, metas: list[ChunkMeta]) -> None:
         with self._session() as s:

@@ -1,7 +1,8 @@
 """SQLAlchemy engine and declarative base shared by every metadata table.
 
 SQLite (embedded, the default) or PostgreSQL (several replicas). Table modules in this package
-(``chunk_store``, ``semantic_store``, ``requests``) declare their rows on :class:`Base`.
+(``chunk_store``, ``semantic_store``, ``requests``, ``feedback``) declare their rows on
+:class:`Base` and their stores on :class:`TableStore`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import Table, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -76,3 +77,18 @@ def session_scope(sessions: sessionmaker, what: str) -> Iterator[Session]:
             yield session
     except SQLAlchemyError as exc:
         raise StorageError(f"{what}: {exc}") from exc
+
+
+class TableStore:
+    """A store of one table: an engine (or a database URL), its sessions, and the table made
+    if missing. ``what`` names the store in its errors."""
+
+    def __init__(self, engine: Engine | str, table: Table, what: str):
+        self.engine = make_engine(engine) if isinstance(engine, str) else engine
+        self._sessions = make_sessionmaker(self.engine)
+        self._what = what
+        with self._session():
+            table.create(self.engine, checkfirst=True)
+
+    def _session(self):
+        return session_scope(self._sessions, self._what)

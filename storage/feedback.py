@@ -13,7 +13,7 @@ from sqlalchemy import Boolean, Float, Index, Integer, String, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from blendcache.storage.db import Base, make_engine, make_sessionmaker, session_scope
+from blendcache.storage.db import Base, TableStore
 
 SOURCES = ("explore", "audit", "feedback")
 
@@ -46,17 +46,11 @@ class Observation:
     created: float
 
 
-class FeedbackStore:
+class FeedbackStore(TableStore):
     """Append-only access to ``semantic_feedback`` (an engine or a database URL)."""
 
     def __init__(self, engine: Engine | str):
-        self.engine = make_engine(engine) if isinstance(engine, str) else engine
-        self._sessions = make_sessionmaker(self.engine)
-        with self._session():
-            FeedbackRow.__table__.create(self.engine, checkfirst=True)
-
-    def _session(self):
-        return session_scope(self._sessions, "feedback store")
+        super().__init__(engine, FeedbackRow.__table__, "feedback store")
 
     def insert(self, observations: Sequence[Observation]) -> None:
         with self._session() as session:

@@ -14,7 +14,7 @@ from sqlalchemy import Float, Integer, String, cast, delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from blendcache.storage.db import Base, make_sessionmaker, session_scope
+from blendcache.storage.db import Base, TableStore
 
 
 class RequestRow(Base):
@@ -73,15 +73,9 @@ class OutcomeTimes:
     p50_ttft_ms: float
 
 
-class RequestStore:
+class RequestStore(TableStore):
     def __init__(self, engine: Engine):
-        self._engine = engine
-        self._sessions = make_sessionmaker(engine)
-        with self._session():
-            RequestRow.__table__.create(engine, checkfirst=True)
-
-    def _session(self):
-        return session_scope(self._sessions, "request records")
+        super().__init__(engine, RequestRow.__table__, "request records")
 
     def add_many(self, records: list[RequestRecord]) -> None:
         if records:
@@ -153,7 +147,7 @@ class RequestStore:
     def _floor(self, expr):
         """floor(expr) for positive values: SQLite's CAST truncates (it has no floor without
         its math extension), PostgreSQL's rounds."""
-        if self._engine.dialect.name == "sqlite":
+        if self.engine.dialect.name == "sqlite":
             return cast(expr, Integer)
         return func.floor(expr)
 

@@ -16,7 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from blendcache.storage.db import Base, make_engine, make_sessionmaker, session_scope
+from blendcache.storage.db import Base, TableStore
 
 
 class SemanticEntryRow(Base):
@@ -91,18 +91,12 @@ def _to_entry(row: SemanticEntryRow) -> SemanticEntry:
     )
 
 
-class SemanticStore:
+class SemanticStore(TableStore):
     """Batched access to ``semantic_entries``. Pass an engine or a database URL (a file, not
     ``:memory:``: SQLAlchemy gives each thread its own in-memory database)."""
 
     def __init__(self, engine: Engine | str):
-        self.engine = make_engine(engine) if isinstance(engine, str) else engine
-        self._sessions = make_sessionmaker(self.engine)
-        with self._session():
-            SemanticEntryRow.__table__.create(self.engine, checkfirst=True)
-
-    def _session(self):
-        return session_scope(self._sessions, "semantic store")
+        super().__init__(engine, SemanticEntryRow.__table__, "semantic store")
 
     def insert(self, entries: Sequence[NewSemanticEntry]) -> list[int]:
         """Insert ``entries`` in one transaction; their new ids, in order."""
