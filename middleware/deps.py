@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from blendcache.config import DEFAULT_TENANT, Settings
-from blendcache.errors import AuthenticationError
+from blendcache.errors import AuthenticationError, InvalidRequestError
+from blendcache.index.semantic_cache import SemanticCache
 from blendcache.middleware.auth import Keyring
 from blendcache.middleware.metrics import Metrics
 from blendcache.middleware.pipeline import ChatPipeline
@@ -99,3 +100,12 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 TenantDep = Annotated[str, Depends(get_tenant)]
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 AdminDep = Annotated[None, Depends(require_admin)]
+
+
+def semantic_cache(pipeline: ChatPipeline) -> SemanticCache:
+    """The pipeline's semantic cache, for the routes that work on it alone; a 400 when the
+    server runs without one."""
+    if pipeline.semantic is None:
+        raise InvalidRequestError("the semantic cache is off on this server ([semantic] "
+                                  "enabled)", code="semantic_cache_disabled")
+    return pipeline.semantic

@@ -12,9 +12,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from blendcache.errors import AuthenticationError, InvalidRequestError, NotFoundError
-from blendcache.index.semantic_cache import SemanticCache
-from blendcache.middleware.deps import PipelineDep, ViewerDep
+from blendcache.errors import AuthenticationError, NotFoundError
+from blendcache.middleware.deps import PipelineDep, ViewerDep, semantic_cache
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.schemas import error_responses
 
@@ -27,13 +26,6 @@ class EntriesDeleted(BaseModel):
     deleted: int  # entries removed
 
 
-def _semantic(pipeline: ChatPipeline) -> SemanticCache:
-    if pipeline.semantic is None:
-        raise InvalidRequestError("the semantic cache is off on this server ([semantic] "
-                                  "enabled)", code="semantic_cache_disabled")
-    return pipeline.semantic
-
-
 def _deleted(count: int) -> dict:
     return {"object": "blendcache.entries.deleted", "deleted": count}
 
@@ -44,7 +36,7 @@ def _deleted(count: int) -> dict:
 
 def forget_entry(pipeline: ChatPipeline, entry_id: int, *, tenant: str | None) -> int:
     """Delete entry ``entry_id`` of ``tenant`` (None: of any tenant); 404 if there is none."""
-    semantic = _semantic(pipeline)
+    semantic = semantic_cache(pipeline)
     entry = semantic._store.get_many([entry_id]).get(entry_id)
     # NOTE: another tenant's entry is a 404 too, so a key cannot probe which ids exist.
     if entry is None or tenant not in (None, entry.tenant):
@@ -57,7 +49,7 @@ def forget_entries(pipeline: ChatPipeline, *, tenant: str | None,
                    category: str | None = None) -> int:
     """Delete every entry of ``tenant`` (None: of every tenant) in ``category`` (None: in
     every category); how many went. An unknown category is a 404."""
-    semantic = _semantic(pipeline)
+    semantic = semantic_cache(pipeline)
     if category is not None and category not in semantic.policy.names:
         raise NotFoundError(f"unknown category {category!r}; known: "
                             f"{', '.join(semantic.policy.names)}", param="category",

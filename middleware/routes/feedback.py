@@ -14,9 +14,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from blendcache.errors import InvalidRequestError, NotFoundError
+from blendcache.errors import NotFoundError
 from blendcache.index.guarantee import ServedHit
-from blendcache.middleware.deps import PipelineDep, TenantDep
+from blendcache.middleware.deps import PipelineDep, TenantDep, semantic_cache
 from blendcache.middleware.pipeline import ChatPipeline
 from blendcache.middleware.schemas import error_responses
 
@@ -42,10 +42,8 @@ def give_feedback(pipeline: ChatPipeline, response_id: str, correct: bool, *,
                   tenant: str | None) -> dict:
     """Record ``correct`` for the served hit of ``response_id`` (of ``tenant``; None: any);
     the response body. A 404 if no such hit is remembered."""
-    if pipeline.semantic is None:
-        raise InvalidRequestError("the semantic cache is off on this server ([semantic] "
-                                  "enabled)", code="semantic_cache_disabled")
-    served: ServedHit | None = pipeline.semantic.feedback(response_id, correct, tenant=tenant)
+    served: ServedHit | None = semantic_cache(pipeline).feedback(response_id, correct,
+                                                                 tenant=tenant)
     if served is None:
         raise NotFoundError(f"no served semantic hit {response_id!r} awaits feedback (unknown, "
                             f"already judged, or too old)", param="id",

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from blendcache.errors import InvalidRequestError, NotFoundError
 from blendcache.index.semantic_cache import CachedAnswer
-from blendcache.middleware.deps import PipelineDep, TenantDep
+from blendcache.middleware.deps import PipelineDep, TenantDep, semantic_cache
 from blendcache.middleware.pipeline import ChatJob, ChatPipeline, _SemanticKey
 from blendcache.middleware.schemas import (BlendcacheOptions, ChatCompletionRequest, ChatMessage,
                                            DocumentObject, error_responses)
@@ -92,10 +92,7 @@ def keep(pipeline: ChatPipeline, body: StoreRequest, *, tenant: str) -> dict:
 
 
 def _key(body: SemanticRequest, pipeline: ChatPipeline, tenant: str) -> _SemanticKey | None:
-    if pipeline.semantic is None:
-        raise InvalidRequestError("the semantic cache is off on this server ([semantic] "
-                                  "enabled)", code="semantic_cache_disabled")
-    names = pipeline.semantic.policy.names
+    names = semantic_cache(pipeline).policy.names
     if body.category is not None and body.category not in names:
         raise InvalidRequestError(f"unknown category {body.category!r}; known: "
                                   f"{', '.join(names)}", param="category")
