@@ -218,6 +218,11 @@ class SemanticConfig:
     # "rules" (index/verifier.py: any rule vetoes). Only with ``verify``.
     decision: str = "learned"
     decision_weights: str | None = None
+    # The model whose probability a category with ``max_error_rate`` judges (the guarantee's
+    # score): default the committed index/decision_weights_cache.json, trained under the cache
+    # protocol (each lookup against its top_k cached candidates, near neighbours included), so
+    # that a high score means what a served candidate risks. Only with ``decision = "learned"``.
+    guarantee_weights: str | None = None
 
     def category(self, name: str) -> CategoryConfig:
         for cat in self.categories:

@@ -19,9 +19,10 @@ With ``--sets DIR`` (benchmarks/semantic_sets.py's output) the rule-made sets' H
 join as more categories, ``nq_rule`` (979 pairs) and ``hotpot_rule`` (246): streams long enough
 for a bound to allow hits. Never their ``train.jsonl``: it trained the learned decision.
 
-With ``--weights FILE`` the bounded categories' decision model (whose probability the guarantee
-judges) is FILE, e.g. one trained with ``train_decision --protocol cache``; the fixed-threshold
-baseline keeps the served weights.
+The bounded categories score candidates with the served ``guarantee_weights`` model
+(index/decision_weights_cache.json, trained with ``train_decision --protocol cache``); with
+``--weights FILE`` with FILE instead, e.g. index/decision_weights.json (isolated pairs). The
+fixed-threshold baseline keeps the served hit decision either way.
 
     python -m blendcache.benchmarks.bench_guarantee --data ../shared/data/semantic/fow_cache \
         --sets /tmp/semantic_sets
@@ -157,6 +158,7 @@ class BlendcacheSystem:
         self.cached: set[tuple[str, str]] = set()
         self.served = 0
         self.explored: list[tuple[str, float, bool]] = []  # (category, score, right)
+        self.candidates: list[tuple[str, float, bool]] = []  # every one, explored or served
 
     def store(self, pair: StreamPair) -> None:
         if (pair.category, pair.a) not in self.cached:
@@ -170,6 +172,8 @@ class BlendcacheSystem:
         if hit is None:
             return "miss", None
         right = is_right(pair, hit.response.text)
+        if hit.score is not None:
+            self.candidates.append((pair.category, float(hit.score), right))
         if hit.explore:
             self.explored.append((pair.category, float(hit.score), right))
             self.cache.record_observation(hit, right, tenant=TENANT,
@@ -219,14 +223,14 @@ def semantic_config(categories: Sequence[str], *, bound: float | None = None,
     """One category per name, context matching off (the stream's queries carry it); a bound
     on each (``guarantee``: other CategoryConfig keys of the guarantee, e.g. audit_rate), or
     the lone cosine threshold without the verifier, or the served defaults. ``weights``: the
-    decision model's file (None: the committed one)."""
+    bounded categories' score model (``guarantee_weights``; None: the committed one)."""
     extra = {"max_error_rate": bound, **guarantee} if bound is not None else {}
     if cosine:
         extra["threshold"] = UNIFORM_THRESHOLD
     cats = tuple(CategoryConfig(name=c, context_sensitive=False, ttl_s=float("inf"), **extra)
                  for c in categories)
     return SemanticConfig(categories=cats, default_category=cats[0].name, verify=not cosine,
-                          decision_weights=weights)
+                          guarantee_weights=weights)
 
 
 def replay(system, events) -> list[tuple[str, str, bool | None]]:
@@ -241,25 +245,61 @@ def replay(system, events) -> list[tuple[str, str, bool | None]]:
     return out
 
 
+def hindsight_hit_rate(candidates: Sequence[tuple[float, bool]], lookups: int,
+                       bound: float) -> float:
+    """The hit rate of the best fixed score threshold chosen knowing every label of the run:
+    the most candidates at scores >= t, over thresholds t whose wrong share there is <=
+    ``bound``, per lookup. Not attainable by any rule that learns as it goes; the reference for
+    how high a hit rate the bound allows on this stream at all."""
+    if not candidates or not lookups:
+        return 0.0
+    scores = np.array([c[0] for c in candidates])
+    wrong = np.array([not c[1] for c in candidates])
+    order = np.argsort(-scores, kind="stable")
+    n = np.arange(1, len(order) + 1)
+    errors = np.cumsum(wrong[order])
+    # a threshold serves every candidate tied with its score: only the last of a tie counts
+    last_of_tie = np.append(scores[order][1:] != scores[order][:-1], True)
+    ok = last_of_tie & (errors <= bound * n)
+    return float(n[ok].max() / lookups) if ok.any() else 0.0
+
+
 def summarise(records: list[tuple[str, str, bool | None]], categories: Sequence[str], *,
-              explored: list[tuple[str, float, bool]] | None = None) -> dict:
-    """Per category: lookups, hits, wrong hits, explorations and rates; with ``explored``, the
-    (wrong, count) of the explored candidates at scores >= each of ``SCORE_BANDS`` (what the
-    rule had to judge by)."""
+              explored: list[tuple[str, float, bool]] | None = None,
+              candidates: list[tuple[str, float, bool]] | None = None,
+              bound: float | None = None) -> dict:
+    """Per category: lookups, hits, wrong hits, explorations and rates, and the same over the
+    later half of the category's lookups (``late_*``: after the rule has seen the first half);
+    with ``explored``, the (wrong, count) of the explored candidates at scores >= each of
+    ``SCORE_BANDS`` (what the rule had to judge by); with ``candidates`` and ``bound``, the
+    hindsight hit rate (``hindsight_hit_rate``)."""
     per = {}
+    later = {c: (lambda rows: rows[len(rows) // 2:])([r for r in records if r[0] == c])
+             for c in categories}
+    later["all"] = [r for c in categories for r in later[c]]
     for cat in [*categories, "all"]:
         rows = [r for r in records if cat == "all" or r[0] == cat]
         hits = sum(r[1] == "hit" for r in rows)
         wrong = sum(r[1] == "hit" and not r[2] for r in rows)
+        late = later[cat]
+        late_hits = sum(r[1] == "hit" for r in late)
+        late_wrong = sum(r[1] == "hit" and not r[2] for r in late)
         per[cat] = {"lookups": len(rows), "hits": hits, "wrong": wrong,
                     "explorations": sum(r[1] == "explore" for r in rows),
                     "error_rate": wrong / hits if hits else 0.0,
-                    "hit_rate": hits / len(rows) if rows else 0.0}
+                    "hit_rate": hits / len(rows) if rows else 0.0,
+                    "late_lookups": len(late),
+                    "late_error_rate": late_wrong / late_hits if late_hits else 0.0,
+                    "late_hit_rate": late_hits / len(late) if late else 0.0}
         if explored is not None:
             seen = [(score, right) for c, score, right in explored if cat in ("all", c)]
             per[cat]["explored_above"] = {
                 str(band): [sum(not right for score, right in seen if score >= band),
                             sum(score >= band for score, _ in seen)] for band in SCORE_BANDS}
+        if candidates is not None and bound is not None:
+            per[cat]["hindsight_hit_rate"] = (
+                hindsight_hit_rate([(s, r) for c, s, r in candidates if c == cat], len(rows),
+                                   bound) if cat != "all" else None)
     return per
 
 
@@ -302,7 +342,7 @@ def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int =
                              "was tuned on either)") if sets_dir is not None else None,
                     "seeds": seeds, "pairs": len(pairs), "bounds": list(bounds),
                     "feedback_rate": feedback_rate, "categories": categories,
-                    "weights": None if weights is None else str(weights),
+                    "weights": str(weights) if weights is not None else "decision_weights_cache.json",
                     "guarantee": {k: getattr(CategoryConfig("x", **guarantee), k) for k in
                                   ("explore_rate", "audit_rate", "confidence")},
                     "lookups_per_category": {c: sum(p.category == c for p in pairs)
@@ -319,8 +359,10 @@ def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int =
                 records = replay(system, events)
                 system.close()
             bounded = method.startswith("guarantee_")
-            per_seed.append(summarise(records, categories,
-                                      explored=system.explored if bounded else None))
+            per_seed.append(summarise(
+                records, categories, explored=system.explored if bounded else None,
+                candidates=system.candidates if bounded else None,
+                bound=float(method.split("_", 1)[1]) if bounded else None))
             seed_curves.append({c: curves(records, None if c == "all" else c)
                                 for c in [*categories, "all"]})
         result["methods"][method] = _aggregate(method, per_seed, seed_curves, categories)
@@ -355,10 +397,18 @@ def _aggregate(method: str, per_seed: list[dict], seed_curves: list[dict],
             "hits_mean": round(float(np.mean([r["hits"] for r in rows])), 1),
             "wrong_mean": round(float(np.mean([r["wrong"] for r in rows])), 1),
             "explorations_mean": round(float(np.mean([r["explorations"] for r in rows])), 1),
+            "late_lookups": rows[0]["late_lookups"],
+            "late_hit_rate_mean": round(float(np.mean([r["late_hit_rate"] for r in rows])), 4),
+            "late_error_rate_mean": round(float(np.mean([r["late_error_rate"] for r in rows])),
+                                          4),
+            "late_error_rate_max": round(float(np.max([r["late_error_rate"] for r in rows])), 4),
             "lookups": rows[0]["lookups"],
             "seeds_within_bound": (None if bound is None
                                    else sum(e <= bound for e in errors)),
         }
+        if rows[0].get("hindsight_hit_rate") is not None:
+            out["per_category"][cat]["hindsight_hit_rate_mean"] = round(
+                float(np.mean([r["hindsight_hit_rate"] for r in rows])), 4)
         if "explored_above" in rows[0]:  # pooled over seeds: [wrong, explored]
             out["per_category"][cat]["explored_above"] = {
                 band: [sum(r["explored_above"][band][0] for r in rows),
@@ -379,9 +429,12 @@ def table(result: dict) -> str:
              + (f"; its decision model: {Path(result['weights']).name}"
                 if result.get("weights") else ""),
              "error = wrong hits / hits (mean and max over seeds), hit = hits / lookups, "
-             "explore = explorations per seed (mean)",
+             "explore = explorations per seed (mean); late: the same over the later half of "
+             "the category's lookups; hindsight: the hit rate of the best fixed score threshold "
+             "knowing every label of the run (a reference, not attainable)",
              f"{'category':<10}{'lookups':>8}  {'method':<16}{'bound':>6}{'error mean':>11}"
-             f"{'max':>7}{'within':>8}{'hit rate':>9}{'explore':>8}"]
+             f"{'max':>7}{'within':>8}{'hit rate':>9}{'explore':>8}{'late err':>9}"
+             f"{'late hit':>9}{'hindsight':>10}"]
     for cat in [*result["categories"], "all"]:
         for method, m in result["methods"].items():
             row = m["per_category"][cat]
@@ -391,7 +444,10 @@ def table(result: dict) -> str:
             lines.append(f"{cat:<10}{row['lookups']:>8}  {method:<16}{bound:>6}"
                          f"{row['error_rate_mean']:>11.3f}{row['error_rate_max']:>7.3f}"
                          f"{within:>8}{row['hit_rate_mean']:>9.3f}"
-                         f"{row['explorations_mean']:>8.1f}")
+                         f"{row['explorations_mean']:>8.1f}{row['late_error_rate_mean']:>9.3f}"
+                         f"{row['late_hit_rate_mean']:>9.3f}"
+                         + (f"{row['hindsight_hit_rate_mean']:>10.3f}"
+                            if "hindsight_hit_rate_mean" in row else f"{'-':>10}"))
         lines.append("")
     bounded = [m for m in result["methods"].values() if m["bound"] is not None]
     if bounded and "explored_above" in bounded[0]["per_category"]["all"]:
@@ -472,8 +528,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--confidence", type=float, default=None,
                         help="the bounded categories' confidence (default: CategoryConfig's)")
     parser.add_argument("--weights", default=None, metavar="FILE",
-                        help="the bounded categories' decision model (train_decision's JSON; "
-                             "default: the committed one); the baselines keep the default")
+                        help="the bounded categories' score model (train_decision's JSON; "
+                             "default: the served guarantee_weights); the baselines keep theirs")
     parser.add_argument("--out", default=None, metavar="STEM",
                         help="write STEM.json, STEM.txt and STEM.png")
 

@@ -5,6 +5,8 @@ It replaces the rules' first-veto-wins (``Verifier.verify``) by one weighted sum
 misfires off the data it was designed on costs what the training data says it is worth.
 Plain numpy: the weights are a small JSON file (``decision_weights.json`` beside this module,
 written by ``python -m blendcache.benchmarks.train_decision``), no dependency on the served path.
+A second file, ``decision_weights_cache.json``, trained on the rows a full cache shows
+(``--protocol cache``), gives the score the error-rate guarantee judges.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from blendcache.errors import ConfigError
 from blendcache.index.verifier import REASONS, RULES, Verdict, Verifier, analyse
 
 DEFAULT_WEIGHTS = Path(__file__).with_name("decision_weights.json")
+# The bounded categories' score (index/guarantee.py): trained with ``--protocol cache``.
+DEFAULT_GUARANTEE_WEIGHTS = Path(__file__).with_name("decision_weights_cache.json")
 FEATURES = ("similarity", *(f"rule_{name}" for name in RULES), "word_overlap",
             "content_overlap", "number_mismatch", "entity_mismatch", "length_ratio")
 DECISION_REASONS = (*REASONS, "learned")
@@ -83,10 +87,11 @@ class LogisticModel:
                    float(data["intercept"]), float(data["threshold"]), data.get("about", {}))
 
 
-def load_model(path: str | Path | None = None) -> LogisticModel:
-    """The model at ``path`` (default: the committed ``decision_weights.json``); its features
-    must be this module's ``FEATURES``."""
-    path = Path(path) if path is not None else DEFAULT_WEIGHTS
+def load_model(path: str | Path | None = None, *, default: Path = DEFAULT_WEIGHTS
+               ) -> LogisticModel:
+    """The model at ``path`` (None: ``default``, the committed ``decision_weights.json``); its
+    features must be this module's ``FEATURES``."""
+    path = Path(path) if path is not None else default
     try:
         model = LogisticModel.from_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError) as exc:

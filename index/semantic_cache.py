@@ -24,7 +24,7 @@ import numpy as np
 from blendcache.config import CategoryConfig, SemanticConfig
 from blendcache.errors import CorruptBlobError
 from blendcache.index.answers import answers_agree
-from blendcache.index.decision import LearnedDecision, load_model
+from blendcache.index.decision import DEFAULT_GUARANTEE_WEIGHTS, LearnedDecision, load_model
 from blendcache.index.guarantee import ErrorGuarantee, RecentHits, ServedHit
 from blendcache.index.hnsw import VectorIndex, make_index
 from blendcache.index.policy import CategoryPolicy, UsageRecord, eviction_order
@@ -156,6 +156,12 @@ class SemanticCache:
         if verifier is None and config.verify:
             verifier = make_decision(config, vocabulary=getattr(embedder, "vocabulary", None))
         self.verifier = verifier if config.verify else None
+        # A bounded category's score: the cache-protocol model over the same rule signals.
+        self.guarantee_decision = (
+            LearnedDecision(load_model(config.guarantee_weights, default=DEFAULT_GUARANTEE_WEIGHTS),
+                            verifier=self.verifier.verifier)
+            if isinstance(self.verifier, LearnedDecision)
+            and any(c.max_error_rate is not None for c in config.categories) else None)
         # The error-rate guarantee's evidence lives beside the entries (same database).
         self.guarantee = guarantee or ErrorGuarantee(
             config.categories, store=FeedbackStore(store.engine), clock=clock)
@@ -380,10 +386,11 @@ class SemanticCache:
         return best
 
     def _score(self, query: str, cached_query: str, similarity: float) -> float | None:
-        """What the error-rate guarantee judges: the learned decision's probability (the rule
-        signals are its features), else the cosine; None where the rules veto the pair."""
-        if isinstance(self.verifier, LearnedDecision):
-            return self.verifier.probability(query, cached_query, similarity)
+        """What the error-rate guarantee judges: the probability of the model trained under the
+        cache protocol (``guarantee_weights``; the rule signals are its features), else the
+        cosine; None where the rules veto the pair."""
+        if self.guarantee_decision is not None:
+            return self.guarantee_decision.probability(query, cached_query, similarity)
         if self.verifier is not None and not self.verifier.verify(
                 query, cached_query, similarity=similarity).accepted:
             return None

@@ -114,7 +114,10 @@ def test_a_run_writes_its_json_table_and_plot(fow, sets, tmp_path, embedder, mon
     row = result["methods"]["guarantee_0.05"]["per_category"]["pairs"]
     assert set(row) == {"error_rate_mean", "error_rate_max", "hit_rate_mean", "hits_mean",
                         "wrong_mean", "explorations_mean", "lookups", "seeds_within_bound",
-                        "explored_above"}
+                        "explored_above", "late_lookups", "late_hit_rate_mean",
+                        "late_error_rate_mean", "late_error_rate_max", "hindsight_hit_rate_mean"}
+    assert row["late_lookups"] == 2 and 0.0 <= row["hindsight_hit_rate_mean"] <= 1.0
+    assert "hindsight_hit_rate_mean" not in result["methods"]["default"]["per_category"]["pairs"]
     # what the rule judged by: the explored candidates by score band, 2 seeds pooled
     every = result["methods"]["guarantee_0.05"]["per_category"]["all"]
     explored = every["explored_above"]
@@ -131,29 +134,62 @@ def test_a_run_writes_its_json_table_and_plot(fow, sets, tmp_path, embedder, mon
     assert result["run"]["options"]["half"] == "all"
     text = stem.with_suffix(".txt").read_text()
     assert "design on the even half only" in text and "what the rule judged by" in text
+    assert "late hit" in text and "hindsight" in text
     assert stem.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_weights_replace_the_bounded_categories_decision_model_only(tmp_path, embedder):
+def test_weights_replace_the_bounded_categories_score_model_only(tmp_path, embedder):
     import argparse
     from dataclasses import replace
 
     from blendcache.benchmarks.bench_guarantee import _system, add_arguments
-    from blendcache.index.decision import load_model
+    from blendcache.index.decision import DEFAULT_GUARANTEE_WEIGHTS, load_model
 
     served = load_model()
     other = replace(served, intercept=served.intercept - 3.0)
     weights = tmp_path / "cache_weights.json"
     weights.write_text(other.to_json())
     models = {}
-    for method in ("guarantee_0.05", "default"):
+    for method, given in (("guarantee_0.05", weights), ("guarantee_0.1", None),
+                          ("default", weights)):
         (tmp_path / method).mkdir()
         system = _system(method, ["pairs"], embedder, seed=0, feedback_rate=0.1,
-                         tmp=str(tmp_path / method), size=4, guarantee={}, weights=str(weights))
-        models[method] = system.cache.verifier.model
+                         tmp=str(tmp_path / method), size=4, guarantee={},
+                         weights=None if given is None else str(given))
+        decision = system.cache.guarantee_decision
+        models[method] = (system.cache.verifier.model, decision and decision.model)
         system.close()
-    assert models["guarantee_0.05"] == other != served == models["default"]
+    cache_model = load_model(None, default=DEFAULT_GUARANTEE_WEIGHTS)
+    assert models["guarantee_0.05"] == (served, other)  # the hit decision stays the served one
+    assert models["guarantee_0.1"] == (served, cache_model)  # by default the cache-protocol one
+    assert models["default"] == (served, None)
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(["--data", "d", "--weights", str(weights)])
     assert args.weights == str(weights)
+
+
+def test_the_hindsight_hit_rate_is_the_best_threshold_within_the_bound():
+    from blendcache.benchmarks.bench_guarantee import hindsight_hit_rate
+
+    # by score: 0.9 right, 0.8 right, 0.7 wrong, 0.6 right, 0.6 right, 0.5 wrong
+    cands = [(0.6, True), (0.9, True), (0.5, False), (0.7, False), (0.8, True), (0.6, True)]
+    # >= 0.8: 0 of 2 wrong; >= 0.7: 1/3; >= 0.6: 1/5 (ties served together); >= 0.5: 2/6
+    assert hindsight_hit_rate(cands, 10, 0.0) == 0.2
+    assert hindsight_hit_rate(cands, 10, 0.2) == 0.5
+    assert hindsight_hit_rate(cands, 10, 0.25) == 0.5
+    assert hindsight_hit_rate(cands, 10, 1 / 3) == 0.6
+    assert hindsight_hit_rate([(0.9, False)], 10, 0.1) == 0.0
+    assert hindsight_hit_rate([], 10, 0.1) == 0.0
+
+
+def test_the_later_half_is_counted_per_category():
+    from blendcache.benchmarks.bench_guarantee import summarise
+
+    records = [("a", "explore", None), ("b", "miss", None), ("a", "explore", None),
+               ("a", "hit", True), ("b", "hit", False), ("a", "hit", False)]
+    per = summarise(records, ["a", "b"])
+    assert (per["a"]["late_lookups"], per["a"]["late_hit_rate"], per["a"]["late_error_rate"]) \
+        == (2, 1.0, 0.5)
+    assert (per["b"]["late_lookups"], per["b"]["late_hit_rate"]) == (1, 1.0)
+    assert (per["all"]["late_lookups"], per["all"]["late_error_rate"]) == (3, 2 / 3)

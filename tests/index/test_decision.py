@@ -8,6 +8,7 @@ import pytest
 from blendcache.config import SemanticConfig, Settings, validate
 from blendcache.errors import ConfigError
 from blendcache.index.decision import (
+    DEFAULT_GUARANTEE_WEIGHTS,
     DEFAULT_WEIGHTS,
     FEATURES,
     LearnedDecision,
@@ -87,6 +88,43 @@ def test_committed_weights_load_and_record_how_they_were_trained():
     assert set(model.about["train_sets"]) == {
         "fow_cache/pairs.jsonl:even", "nq_rule/train.jsonl", "hotpot_rule/train.jsonl"}
     assert DEFAULT_WEIGHTS.name == "decision_weights.json"
+
+
+def test_committed_guarantee_weights_were_trained_under_the_cache_protocol():
+    model = load_model(None, default=DEFAULT_GUARANTEE_WEIGHTS)
+    assert model.features == FEATURES and model != load_model()
+    assert model.about["protocol"] == "cache" and "--protocol cache" in model.about["command"]
+    assert set(model.about["train_sets"]) == {
+        "fow_cache/pairs.jsonl:even", "nq_rule/train.jsonl", "hotpot_rule/train.jsonl"}
+    run = json.loads(DEFAULT_GUARANTEE_WEIGHTS.read_text())["run"]
+    assert run["git"] and run["model"] == "all-MiniLM-L6-v2"  # where it was trained
+
+
+def test_a_bounded_category_scores_with_the_guarantee_weights(tmp_path, make_cache):
+    from blendcache.index.semantic_cache import CachedAnswer
+
+    from .conftest import make_category, make_config
+
+    path = tmp_path / "g.json"
+    path.write_text(_tiny_model().to_json())
+    ns = dict(tenant="t", category="faq", model="m")
+    scores = {}
+    for weights in (None, str(path)):
+        config = make_config(make_category("faq", max_error_rate=0.05, context_sensitive=False),
+                             guarantee_weights=weights)
+        cache = make_cache(config, db=f"{len(scores)}.db")
+        cache.store("How do I reset my password?", CachedAnswer("Use the link.", "stop"), **ns)
+        hit = cache.lookup("How can I reset my password?", **ns, exploring=True)
+        assert hit.explore
+        expected = (load_model(weights, default=DEFAULT_GUARANTEE_WEIGHTS) if weights is None
+                    else _tiny_model())
+        row = features("How can I reset my password?", "How do I reset my password?",
+                       hit.similarity, verifier=Verifier())
+        assert hit.score == pytest.approx(float(expected.probability(row)), abs=1e-6)
+        scores[weights] = hit.score
+    assert scores[None] != scores[str(path)]
+    # an unbounded category loads no second model
+    assert make_cache(make_config(make_category("faq")), db="u.db").guarantee_decision is None
 
 
 def test_threshold_meets_the_target_precision_on_a_tiny_set():
