@@ -267,16 +267,23 @@ def load_hotpot(path: str | Path) -> list[Source]:
                    frozenset(a.lower() for a in r["answers"])) for r in rows]
 
 
-def build_sets(nq_path: str | Path, hotpot_path: str | Path, *, seed: int = SEED
-               ) -> dict[str, list[dict]]:
-    """``{"nq_rule": rows, "hotpot_rule": rows}``: NQ_SOURCES sampled NQ-open questions, one
-    positive (paraphrase or near repeat, alternately) and one negative each; every HotpotQA
-    question, two positives (one of each) and three negatives of different kinds."""
+def build_sets(nq_path: str | Path, hotpot_path: str | Path, *, seed: int = SEED,
+               nq_sources: int = NQ_SOURCES) -> dict[str, list[dict]]:
+    """``{"nq_rule": rows, "hotpot_rule": rows}``: ``nq_sources`` sampled NQ-open questions,
+    one positive (paraphrase or near repeat, alternately) and one negative each; every HotpotQA
+    question, two positives (one of each) and three negatives of different kinds.
+
+    More sources give a longer stream: the sample's first ``NQ_SOURCES`` are the default set's
+    sources (the shuffle is the seed's), and a source falls in the same half whatever the
+    count, so the held-out half of a larger set holds no source of the default train half
+    (its pairs may be written differently: the rules draw from the other questions)."""
     nq = load_nq(nq_path)
+    if not 0 < nq_sources < len(nq):
+        raise ValueError(f"nq_sources must be in 1..{len(nq) - 1} (the rest is the pool)")
     order = list(range(len(nq)))
     random.Random(seed).shuffle(order)
-    sources = [nq[i] for i in sorted(order[:NQ_SOURCES])]
-    pool = [nq[i] for i in sorted(order[NQ_SOURCES:])]
+    sources = [nq[i] for i in sorted(order[:nq_sources])]
+    pool = [nq[i] for i in sorted(order[nq_sources:])]
     hotpot = load_hotpot(hotpot_path)
     return {
         "nq_rule": build_pairs(sources, name="nq", seed=seed, pool=pool),
@@ -312,10 +319,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--nq", required=True, help="nq_open_oracle.jsonl.gz")
     parser.add_argument("--hotpot", required=True, help="hotpotqa_distractor_100.json")
     parser.add_argument("--out", required=True, help="folder to write the sets into")
+    parser.add_argument("--nq-sources", type=int, default=NQ_SOURCES,
+                        help=f"NQ-open questions made into pairs (default {NQ_SOURCES}; the "
+                             "rest are the neighbour pool)")
     args = parser.parse_args(argv)
-    sets = build_sets(args.nq, args.hotpot)
+    sets = build_sets(args.nq, args.hotpot, nq_sources=args.nq_sources)
     write_sets(sets, args.out, inputs={"nq": Path(args.nq).name,
-                                       "hotpot": Path(args.hotpot).name})
+                                       "hotpot": Path(args.hotpot).name,
+                                       "nq_sources": args.nq_sources})
     for name, rows in sets.items():
         print(name, json.dumps(describe(rows)))
     return 0

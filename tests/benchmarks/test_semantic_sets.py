@@ -4,6 +4,8 @@ import gzip
 import json
 import random
 
+import pytest
+
 from blendcache.benchmarks.semantic_sets import (
     _WRAPPERS as WRAPPERS,
 )
@@ -100,6 +102,15 @@ def test_build_sets_writes_disjoint_files(tmp_path):
         readme = json.loads((tmp_path / "out" / name / "README.json").read_text())
         assert readme["counts"] == describe(sets[name])
     assert len({r["source"] for r in sets["nq_rule"]}) == 1000
+    # a longer stream: more sources, the default's among them, each on its own side
+    more = build_sets(nq, hotpot, nq_sources=1100)["nq_rule"]
+    assert len({r["source"] for r in more}) == 1100
+    default_train = {r["source"] for r in sets["nq_rule"] if r["split"] == "train"}
+    default_held = {r["source"] for r in sets["nq_rule"] if r["split"] == "heldout"}
+    more_held = {r["source"] for r in more if r["split"] == "heldout"}
+    assert more_held.isdisjoint(default_train) and default_held < more_held
+    with pytest.raises(ValueError, match="nq_sources"):
+        build_sets(nq, hotpot, nq_sources=1200)
 
 
 def test_near_repeat_makes_one_surface_slip():
