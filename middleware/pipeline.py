@@ -102,7 +102,7 @@ class Run:
 
 
 @dataclass(frozen=True)
-class _SemanticKey:
+class SemanticKey:
     """Where a request's answer lives in the semantic cache."""
 
     query: str
@@ -128,7 +128,7 @@ class Miss:
     messages: list[dict]  # plain_messages of the request (documents in text cut out: context)
     documents: list[str]  # the chunks: format_document of each document, or split from text
     params: SamplingParams
-    key: _SemanticKey | None
+    key: SemanticKey | None
     layout: PromptLayout | None = None  # the local prompt's token ids; None in upstream mode
 
 
@@ -245,7 +245,7 @@ class ChatPipeline:
         run.info["ttft_ms"] = round(start.prefill_ms, 2)
         return self._decode(start, miss.params, run)
 
-    def _then_store(self, steps: Iterator[str], run: Run, key: _SemanticKey | None,
+    def _then_store(self, steps: Iterator[str], run: Run, key: SemanticKey | None,
                     replace: int | None) -> Iterator[str]:
         yield from steps
         if key is not None:
@@ -295,7 +295,7 @@ class ChatPipeline:
     # -- semantic layer ----------------------------------------------------------------------
 
     def _semantic_key(self, job: ChatJob, options: BlendcacheOptions, messages: list[dict],
-                      documents: list[str], model: str) -> _SemanticKey | None:
+                      documents: list[str], model: str) -> SemanticKey | None:
         if self.semantic is None or options.cache == "off":
             return None
         temperature = job.request.temperature or 0.0
@@ -312,10 +312,10 @@ class ChatPipeline:
         except CacheError as exc:
             self._degrade("semantic", exc)
             return None
-        return _SemanticKey(query, job.tenant, category, _context_fingerprint(messages, documents),
+        return SemanticKey(query, job.tenant, category, _context_fingerprint(messages, documents),
                             model, text_completion=job.raw_prompt)
 
-    def semantic_key(self, job: ChatJob, *, model: str) -> _SemanticKey | None:
+    def semantic_key(self, job: ChatJob, *, model: str) -> SemanticKey | None:
         """Where ``job``'s answer lives in the semantic cache, keyed as :meth:`start` keys it
         (category, context fingerprint of the earlier turns and documents) under ``model``;
         None where the semantic layer does not apply. The lookup/store routes
@@ -327,7 +327,24 @@ class ChatPipeline:
         return self._semantic_key(job, req.blendcache or BlendcacheOptions(), context.messages,
                                   context.documents, model)
 
-    def _semantic_lookup(self, key: _SemanticKey, *, exploring: bool) -> SemanticHit | None:
+    def semantic_lookup(self, key: SemanticKey) -> SemanticHit | None:
+        """The cached answer at ``key`` without a model call (the lookup route), or None; a
+        cache failure is a miss (``_degrade``). A candidate the error-rate guarantee would
+        explore is a miss too: nothing here compares the caller's answer with it."""
+        return self._semantic_lookup(key, exploring=False)
+
+    def semantic_store(self, key: SemanticKey, answer: CachedAnswer) -> int | None:
+        """Keep ``answer``, made elsewhere, at ``key`` (the store route): its entry id, or None
+        where the cache failed (``_degrade``: counted and logged, nothing stored)."""
+        try:
+            return self.semantic.store(key.query, answer, tenant=key.tenant,
+                                       category=key.category, model=key.space,
+                                       context_fingerprint=key.context_fingerprint)
+        except CacheError as exc:
+            self._degrade("semantic", exc, after_response=True)
+            return None
+
+    def _semantic_lookup(self, key: SemanticKey, *, exploring: bool) -> SemanticHit | None:
         try:
             hit = self.semantic.lookup(key.query, tenant=key.tenant, category=key.category,
                                        model=key.space,
@@ -338,14 +355,14 @@ class ChatPipeline:
             return None
         return hit
 
-    def _remember_served(self, run: Run, hit: SemanticHit, key: _SemanticKey,
+    def _remember_served(self, run: Run, hit: SemanticHit, key: SemanticKey,
                          job: ChatJob) -> None:
         """A served hit's response id, for explicit feedback (POST /v1/blendcache/feedback)."""
         run.id = _response_id(job)
         run.info["feedback_id"] = run.id
         self.semantic.remember_served(run.id, hit, tenant=key.tenant)
 
-    def _compare(self, explored: SemanticHit, key: _SemanticKey, run: Run) -> None:
+    def _compare(self, explored: SemanticHit, key: SemanticKey, run: Run) -> None:
         """After an exploration's response: does the model's answer agree with the cached one?
         The error-rate guarantee learns from it. NOTE: an answer cut at a token limit is not
         compared with a whole one, nor two answers cut at different lengths (they disagree for
@@ -361,7 +378,7 @@ class ChatPipeline:
             return
         self.metrics["semantic_explorations_disagreed"] += not agree
 
-    def _replay(self, hit: SemanticHit, key: _SemanticKey, prompt_tokens: int,
+    def _replay(self, hit: SemanticHit, key: SemanticKey, prompt_tokens: int,
                 max_tokens: int) -> Run:
         """Answer from the semantic cache, cut to the request's token limit (an upstream's
         answer, without token ids, is never cut: ``_serves``); a streamed request gets the
@@ -390,7 +407,7 @@ class ChatPipeline:
         run._steps = steps()
         return run
 
-    def _semantic_store(self, key: _SemanticKey, run: Run, replace: int | None) -> None:
+    def _semantic_store(self, key: SemanticKey, run: Run, replace: int | None) -> None:
         result = run.result
         if not result.text.strip():
             return
@@ -407,7 +424,7 @@ class ChatPipeline:
 
     # -- chunk layer -------------------------------------------------------------------------
 
-    def _ratio(self, options: BlendcacheOptions, key: _SemanticKey | None) -> float:
+    def _ratio(self, options: BlendcacheOptions, key: SemanticKey | None) -> float:
         """The request's ratio, else its category's, else the blend default."""
         if options.recompute_ratio is not None:
             return options.recompute_ratio

@@ -2,7 +2,8 @@
 (the cached answer of a query, or none) and ``POST /v1/blendcache/store`` (keep an answer made
 elsewhere). A framework's own cache hook (LangChain's ``BaseCache``) looks up before its model
 and stores after it. Both key as a chat request does (``ChatPipeline.semantic_key``): the
-caller's tenant, the category, and the context fingerprint of earlier turns and documents."""
+caller's tenant, the category, and the context fingerprint of earlier turns and documents. A
+cache failure is a miss, or nothing stored, as in chat (``ChatPipeline._degrade``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from blendcache.errors import InvalidRequestError, NotFoundError
 from blendcache.index.semantic_cache import CachedAnswer
 from blendcache.middleware.deps import PipelineDep, TenantDep, semantic_cache
-from blendcache.middleware.pipeline import ChatJob, ChatPipeline, _SemanticKey
+from blendcache.middleware.pipeline import ChatJob, ChatPipeline, SemanticKey
 from blendcache.middleware.schemas import (BlendcacheOptions, ChatCompletionRequest, ChatMessage,
                                            DocumentObject, error_responses)
 
@@ -53,7 +54,8 @@ class LookupResponse(BaseModel):
 
 class StoreResponse(BaseModel):
     object: Literal["blendcache.store"]
-    entry_id: int | None  # None: no category could be chosen (the failure is logged)
+    entry_id: int | None  # None: nothing stored (no category could be chosen, or the cache
+    # failed: both logged and counted in blendcache_cache_failures)
     category: str | None
 
 
@@ -72,7 +74,7 @@ def store(body: StoreRequest, pipeline: PipelineDep, tenant: TenantDep) -> dict:
 def look_up(pipeline: ChatPipeline, body: SemanticRequest, *, tenant: str) -> dict:
     """The cached answer of ``body.query`` for ``tenant`` (a ``LookupResponse``)."""
     key = _key(body, pipeline, tenant)
-    hit = pipeline.semantic.lookup(key.query, **_where(key)) if key is not None else None
+    hit = pipeline.semantic_lookup(key) if key is not None else None
     return {"object": "blendcache.lookup", "hit": hit is not None,
             "entry_id": hit.entry_id if hit else None,
             "similarity": round(hit.similarity, 4) if hit else None,
@@ -85,13 +87,12 @@ def keep(pipeline: ChatPipeline, body: StoreRequest, *, tenant: str) -> dict:
     key = _key(body, pipeline, tenant)
     entry_id = None
     if key is not None:
-        entry_id = pipeline.semantic.store(key.query, _answer(body.answer, pipeline),
-                                           **_where(key))
+        entry_id = pipeline.semantic_store(key, _answer(body.answer, pipeline))
     return {"object": "blendcache.store", "entry_id": entry_id,
             "category": key.category if key is not None else None}
 
 
-def _key(body: SemanticRequest, pipeline: ChatPipeline, tenant: str) -> _SemanticKey | None:
+def _key(body: SemanticRequest, pipeline: ChatPipeline, tenant: str) -> SemanticKey | None:
     names = semantic_cache(pipeline).policy.names
     if body.category is not None and body.category not in names:
         raise InvalidRequestError(f"unknown category {body.category!r}; known: "
@@ -101,11 +102,6 @@ def _key(body: SemanticRequest, pipeline: ChatPipeline, tenant: str) -> _Semanti
         documents=body.documents, blendcache=BlendcacheOptions(category=body.category))
     return pipeline.semantic_key(ChatJob(request=request, tenant=tenant),
                                  model=_namespace(pipeline, body.model))
-
-
-def _where(key: _SemanticKey) -> dict:
-    return {"tenant": key.tenant, "category": key.category, "model": key.space,
-            "context_fingerprint": key.context_fingerprint}
 
 
 def _namespace(pipeline: ChatPipeline, model: str) -> str:

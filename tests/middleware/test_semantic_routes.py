@@ -116,3 +116,16 @@ def test_a_missing_answer_an_unknown_category_and_no_semantic_cache(client, make
             response = plain.post(route, json=fields)
             assert response.status_code == 400
             assert response.json()["error"]["code"] == "semantic_cache_disabled"
+
+
+def test_a_failing_cache_is_a_miss_and_nothing_stored_not_an_error(client):
+    from sqlalchemy import text
+
+    assert store(client)["entry_id"] == 1
+    pipeline = client.app.state.pipeline
+    with pipeline.semantic._store.engine.begin() as conn:  # the database loses its table
+        conn.execute(text("DROP TABLE semantic_entries"))
+    assert lookup(client)["hit"] is False
+    assert pipeline.metrics["cache_failures_semantic"] == 1
+    assert store(client, answer="Lyon.")["entry_id"] is None
+    assert pipeline.metrics["cache_failures_semantic"] == 2
