@@ -30,7 +30,7 @@ from blendcache.storage.blobs.base import KVTier
 from blendcache.storage.blobs.disk import DiskTier
 from blendcache.storage.blobs.memory import MemoryTier
 from blendcache.storage.chunk_store import ChunkMeta, ChunkStore
-from blendcache.storage.db import make_engine
+from blendcache.storage.db import SqlEngine, make_engine
 
 log = logging.getLogger("blendcache.chunk_cache")
 
@@ -196,15 +196,17 @@ class ChunkCache:
                 "tiers": {tier.name: tier.stats.as_dict() for tier in self.tiers}}
 
 
-def build_chunk_cache(settings: Settings, engine: Engine) -> ChunkCache:
+def build_chunk_cache(settings: Settings, engine: Engine, *,
+                      database: SqlEngine | None = None) -> ChunkCache:
     """The served chunk cache: a memory tier over a disk tier, metadata rows in the settings'
-    database, chunks prefilled after the configured background."""
+    database (``database``: its engine, else one is made), chunks prefilled after the
+    configured background."""
     storage = settings.storage
     tiers = [
         MemoryTier(storage.memory_max_bytes),
         DiskTier(Path(storage.data_dir) / "kv", storage.disk_max_bytes,
                  codec=settings.blend.kv_codec),
     ]
-    store = ChunkStore(make_engine(storage.resolved_database_url()))
+    store = ChunkStore(database or make_engine(storage.resolved_database_url()))
     return ChunkCache(engine, tiers=tiers, store=store, shared_prefix=settings.blend.shared_prefix,
                       background=background_ids(engine, settings.blend.background))

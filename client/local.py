@@ -26,7 +26,7 @@ class BlendCache:
     def __init__(self, settings: Settings | None = None, engine=None, *, embedder=None,
                  tenant: str = DEFAULT_TENANT, model: str = "default"):
         from blendcache.chunk_cache.cache import build_chunk_cache
-        from blendcache.middleware.app import build_semantic_cache
+        from blendcache.middleware.app import build_semantic_cache, open_database
         from blendcache.middleware.metrics import Metrics
         from blendcache.middleware.pipeline import ChatPipeline
         from blendcache.recompute.model import load_engine
@@ -38,10 +38,12 @@ class BlendCache:
                               f"model {engine.spec.name} has {engine.spec.num_layers} layers")
         self.tenant, self.model = tenant, model
         self.metrics = Metrics()
-        semantic = (build_semantic_cache(settings, embedder) if settings.semantic.enabled
-                    else None)
+        database = open_database(settings)
+        semantic = (build_semantic_cache(settings, embedder, database=database)
+                    if settings.semantic.enabled else None)
         self.pipeline = ChatPipeline(settings, engine=engine,
-                                     chunk_cache=build_chunk_cache(settings, engine),
+                                     chunk_cache=build_chunk_cache(settings, engine,
+                                                                   database=database),
                                      semantic=semantic, record=self.metrics.record)
 
     def __enter__(self) -> BlendCache:

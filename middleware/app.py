@@ -33,7 +33,7 @@ from blendcache.middleware.schemas import error_body
 from blendcache.middleware.sweeper import Sweeper
 from blendcache.middleware.upstream import Upstream, error_payload
 from blendcache.recompute.model import Engine, load_engine
-from blendcache.storage.db import make_engine
+from blendcache.storage.db import SqlEngine, make_engine
 from blendcache.storage.requests import RequestStore
 from blendcache.storage.semantic_store import SemanticStore
 
@@ -58,11 +58,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None, embedder=Non
     app.state.settings = settings
     app.state.keyring = Keyring.from_settings(settings)
     app.state.metrics = Metrics()
-    app.state.records = build_record_writer(settings)
+    database = open_database(settings)
+    app.state.records = build_record_writer(settings, database)
     app.state.pipeline = ChatPipeline(
         settings, engine=engine,
-        chunk_cache=build_chunk_cache(settings, engine) if engine is not None else None,
-        semantic=build_semantic_cache(settings, embedder) if settings.semantic.enabled else None,
+        chunk_cache=(build_chunk_cache(settings, engine, database=database)
+                     if engine is not None else None),
+        semantic=(build_semantic_cache(settings, embedder, database=database)
+                  if settings.semantic.enabled else None),
         record=_recorder(app.state.metrics, app.state.records), upstream=upstream)
     app.state.metrics.watch(app.state.pipeline)
     app.state.records.on_drop = lambda n: app.state.pipeline.metrics.update(records_dropped=n)
@@ -85,9 +88,16 @@ def _check_layers(settings: Settings, engine: Engine) -> None:
                           f"{engine.spec.name} has {engine.spec.num_layers} layers")
 
 
-def build_record_writer(settings: Settings) -> RecordWriter:
-    """The writer of request records, into the settings' database (started by the lifespan)."""
-    store = RequestStore(make_engine(settings.storage.resolved_database_url()))
+def open_database(settings: Settings) -> SqlEngine:
+    """The settings' database: one engine (one connection pool) for every table of a server or
+    an in-process cache, passed to each builder below."""
+    return make_engine(settings.storage.resolved_database_url())
+
+
+def build_record_writer(settings: Settings, database: SqlEngine | None = None) -> RecordWriter:
+    """The writer of request records, into the settings' database (``database``: its engine,
+    else one is made; started by the lifespan)."""
+    store = RequestStore(database or make_engine(settings.storage.resolved_database_url()))
     return RecordWriter(store, retention_days=settings.storage.request_retention_days)
 
 
@@ -130,11 +140,13 @@ def _lifespan(upstream: Upstream | None):
     return lifespan
 
 
-def build_semantic_cache(settings: Settings, embedder=None) -> SemanticCache:
-    """The semantic answer cache; its entries live in the settings' database."""
+def build_semantic_cache(settings: Settings, embedder=None, *,
+                         database: SqlEngine | None = None) -> SemanticCache:
+    """The semantic answer cache; its entries live in the settings' database (``database``:
+    its engine, else one is made)."""
     from blendcache.index.embedder import Embedder
 
-    store = SemanticStore(make_engine(settings.storage.resolved_database_url()))
+    store = SemanticStore(database or make_engine(settings.storage.resolved_database_url()))
     quotas = {t.name: t.max_entries for t in settings.tenants if t.max_entries is not None}
     return SemanticCache(settings.semantic, store=store,
                          embedder=embedder or Embedder.from_config(settings.semantic),

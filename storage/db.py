@@ -20,6 +20,9 @@ from sqlalchemy.pool import NullPool
 from blendcache.errors import StorageError
 
 
+SqlEngine = Engine  # a database's engine, named apart from the model's (recompute.model.Engine)
+
+
 class Base(DeclarativeBase):
     pass
 

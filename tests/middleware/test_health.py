@@ -71,3 +71,12 @@ def test_readyz_in_upstream_mode_needs_no_local_model(make_settings, embedder, t
     with TestClient(create_app(settings, embedder=embedder)) as c:
         r = c.get("/readyz")
     assert (r.status_code, r.json()) == (200, {"status": "ready", "upstream": url})
+
+
+def test_every_table_shares_one_database_engine(client):
+    """One connection pool per server, not one per table's store."""
+    state = client.app.state
+    engines = {id(state.records.store.engine), id(state.pipeline.semantic._store.engine),
+               id(state.pipeline.chunk_cache.store.engine),
+               id(state.pipeline.semantic.guarantee._store.engine)}
+    assert len(engines) == 1
