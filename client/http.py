@@ -132,11 +132,15 @@ class Client(_Options):
 
     def store(self, query: str, answer: str, *, model: str | None = None,
               category: str | None = None, context: list[dict] | None = None,
-              documents: list | None = None) -> int | None:
+              documents: list | None = None, exploration_id: str | None = None) -> int | None:
         """Keep ``answer`` (made elsewhere) for ``query``, keyed as :meth:`lookup`; its entry
-        id (None: the server's semantic cache failed to choose a category)."""
+        id (None: nothing stored, the server's semantic cache failed). ``exploration_id``: the
+        lookup's (``LookupResult.exploration_id``) when ``answer`` is your model's answer to
+        it: the server compares the two, which is how a category with ``max_error_rate``
+        learns when to serve."""
         call = self._semantic_call("store", query, model=model, answer=answer,
-                                   category=category, context=context, documents=documents)
+                                   category=category, context=context, documents=documents,
+                                   exploration_id=exploration_id)
         return self._send(call)["entry_id"]
 
     def _send(self, call: Call) -> dict:
@@ -259,9 +263,11 @@ class AsyncClient(_Options):
 
     async def store(self, query: str, answer: str, *, model: str | None = None,
                     category: str | None = None, context: list[dict] | None = None,
-                    documents: list | None = None) -> int | None:
+                    documents: list | None = None, exploration_id: str | None = None
+                    ) -> int | None:
         call = self._semantic_call("store", query, model=model, answer=answer,
-                                   category=category, context=context, documents=documents)
+                                   category=category, context=context, documents=documents,
+                                   exploration_id=exploration_id)
         return (await self._send(call))["entry_id"]
 
     async def _send(self, call: Call) -> dict:

@@ -12,6 +12,8 @@ sends a retriever's documents as ``documents``, so chunk fusion works inside an 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from typing import Any, Iterator, Sequence
 
 try:
@@ -93,23 +95,48 @@ class BlendCacheLLMCache(BaseCache):
     ``documents`` (their set is context too; the query is the question without them). The
     answers' namespace is a hash of LangChain's ``llm_string`` (the model and its parameters):
     other parameters never share answers.
+
+    In a category with ``max_error_rate`` a lookup may be an exploration (a miss with an
+    ``exploration_id``): the cache keeps the id (the last ``MAX_EXPLORATIONS``) until
+    LangChain stores its model's answer to the same prompt, and sends it along, so the server
+    compares the two answers and the category learns when to serve.
     """
+
+    MAX_EXPLORATIONS = 1000
 
     def __init__(self, client: Any, *, category: str | None = None,
                  async_client: AsyncClient | None = None):
         self.client, self.async_client, self.category = client, async_client, category
+        self._explorations: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         request = _CacheRequest.of(prompt, llm_string, self.category)
         if request is None:
             return None
-        return request.generations(self.client.lookup(request.query, **request.options))
+        return self._found(prompt, llm_string, request,
+                           self.client.lookup(request.query, **request.options))
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         request = _CacheRequest.of(prompt, llm_string, self.category)
         answer = _cacheable(return_val)
+        exploration_id = self._explored(prompt, llm_string)
         if request is not None and answer is not None:
-            self.client.store(request.query, answer, **request.options)
+            self.client.store(request.query, answer, **request.options,
+                              exploration_id=exploration_id)
+
+    def _found(self, prompt: str, llm_string: str, request: _CacheRequest,
+               found: results.LookupResult) -> list[Generation] | None:
+        if found.exploration_id is not None:
+            with self._lock:
+                self._explorations[(prompt, llm_string)] = found.exploration_id
+                while len(self._explorations) > self.MAX_EXPLORATIONS:
+                    self._explorations.popitem(last=False)
+        return request.generations(found)
+
+    def _explored(self, prompt: str, llm_string: str) -> str | None:
+        with self._lock:
+            return self._explorations.pop((prompt, llm_string), None)
 
     def clear(self, **kwargs: Any) -> None:
         self.client.invalidate(category=self.category)
@@ -120,16 +147,18 @@ class BlendCacheLLMCache(BaseCache):
         request = _CacheRequest.of(prompt, llm_string, self.category)
         if request is None:
             return None
-        return request.generations(await self.async_client.lookup(request.query,
-                                                                  **request.options))
+        return self._found(prompt, llm_string, request,
+                           await self.async_client.lookup(request.query, **request.options))
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         if self.async_client is None:
             return await super().aupdate(prompt, llm_string, return_val)
         request = _CacheRequest.of(prompt, llm_string, self.category)
         answer = _cacheable(return_val)
+        exploration_id = self._explored(prompt, llm_string)
         if request is not None and answer is not None:
-            await self.async_client.store(request.query, answer, **request.options)
+            await self.async_client.store(request.query, answer, **request.options,
+                                          exploration_id=exploration_id)
 
     async def aclear(self, **kwargs: Any) -> None:
         if self.async_client is None:

@@ -122,12 +122,13 @@ class BlendCache:
 
     def store(self, query: str, answer: str, *, model: str | None = None,
               category: str | None = None, context: list[dict] | None = None,
-              documents: list | None = None) -> int | None:
+              documents: list | None = None, exploration_id: str | None = None) -> int | None:
         """As ``Client.store``."""
         from blendcache.middleware.routes.semantic import StoreRequest, keep
 
         call = wire.semantic_call("store", query, model=model or self.model, answer=answer,
-                                  category=category, context=context, documents=documents)
+                                  category=category, context=context, documents=documents,
+                                  exploration_id=exploration_id)
         body = _validated(StoreRequest, call.json)
         return keep(self.pipeline, body, tenant=self.tenant)["entry_id"]
 

@@ -84,18 +84,21 @@ class FeedbackResult:
 class LookupResult:
     """POST /v1/blendcache/lookup: the semantic cache's answer to a query, without a model
     call. ``hit`` False: ``entry_id``, ``similarity`` and ``answer`` are None. ``category``:
-    the category the query was looked up in."""
+    the category the query was looked up in. ``exploration_id``: set on a miss where a
+    category with ``max_error_rate`` explores a candidate it may not serve yet; pass it to
+    ``store`` with your model's answer, and the category learns from the comparison."""
 
     hit: bool
     answer: str | None = None
     similarity: float | None = None
     entry_id: int | None = None
     category: str | None = None
+    exploration_id: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> LookupResult:
         return cls(bool(data["hit"]), data.get("answer"), data.get("similarity"),
-                   data.get("entry_id"), data.get("category"))
+                   data.get("entry_id"), data.get("category"), data.get("exploration_id"))
 
 
 @dataclass(frozen=True)

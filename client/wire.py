@@ -59,11 +59,12 @@ def warm_call(documents: list, *, system: str | None = None,
 
 def semantic_call(action: str, query: str, *, model: str, answer: str | None = None,
                   category: str | None = None, context: list[dict] | None = None,
-                  documents: list | None = None) -> Call:
+                  documents: list | None = None, exploration_id: str | None = None) -> Call:
     """POST /v1/blendcache/lookup or /store (``action``): ``context``, the messages before
-    the query, and ``documents`` are what the answer depends on, as in a chat request."""
+    the query, and ``documents`` are what the answer depends on, as in a chat request;
+    ``exploration_id`` (store): the lookup's, when ``answer`` is the caller's answer to it."""
     body = {"query": query, "model": model, "answer": answer, "category": category,
-            "context": context, "documents": documents}
+            "context": context, "documents": documents, "exploration_id": exploration_id}
     return Call("POST", f"/v1/blendcache/{action}", {k: v for k, v in body.items()
                                                      if v is not None})
 

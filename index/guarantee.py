@@ -55,7 +55,7 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 
@@ -65,6 +65,7 @@ from blendcache.storage.feedback import SOURCES, FeedbackStore, Observation
 Action = Literal["serve", "explore", "miss"]
 ACTIONS = ("serve", "explore", "miss")
 Pool = tuple[str, str]  # (tenant, category)
+Held = TypeVar("Held")  # what RecentHits keeps: anything with a ``tenant``
 # The thresholds tested, highest first: scores are probabilities or cosines.
 GRID = np.round(np.arange(100, -101, -1) / 100.0, 2)
 # A threshold of a bounded category is judged on its last WINDOW_FACTOR * min_observations
@@ -385,20 +386,22 @@ class ServedHit:
 
 
 @dataclass
-class RecentHits:
-    """The last ``max_size`` served hits by response id (bounded: the oldest go first)."""
+class RecentHits(Generic[Held]):
+    """The last ``max_size`` hits by id (bounded: the oldest go first), each of one tenant
+    (its ``tenant``): served hits waiting for feedback, or explorations waiting for the
+    caller's own answer (``semantic_cache.ExploredHit``)."""
 
     max_size: int = 10_000
-    _hits: OrderedDict[str, ServedHit] = field(default_factory=OrderedDict)
+    _hits: OrderedDict[str, Held] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def remember(self, response_id: str, hit: ServedHit) -> None:
+    def remember(self, response_id: str, hit: Held) -> None:
         with self._lock:
             self._hits[response_id] = hit
             while len(self._hits) > self.max_size:
                 self._hits.popitem(last=False)
 
-    def take(self, response_id: str, *, tenant: str | None) -> ServedHit | None:
+    def take(self, response_id: str, *, tenant: str | None) -> Held | None:
         """The hit of ``response_id`` if ``tenant`` (None: any) was served it; forgotten then,
         so one response gets one feedback."""
         with self._lock:

@@ -87,6 +87,15 @@ class SemanticHit:
 
 
 @dataclass(frozen=True)
+class ExploredHit:
+    """An exploration handed to a caller who answers with a model of its own (the lookup
+    route): compared with that answer when it comes back (``SemanticCache.take_explored``)."""
+
+    tenant: str
+    hit: SemanticHit
+
+
+@dataclass(frozen=True)
 class SemanticStats:
     """Counters since start-up, and the live entries of each namespace."""
 
@@ -165,7 +174,10 @@ class SemanticCache:
         # The error-rate guarantee's evidence lives beside the entries (same database).
         self.guarantee = guarantee or ErrorGuarantee(
             config.categories, store=FeedbackStore(store.engine), clock=clock)
-        self.served = RecentHits()  # response id -> served hit, for explicit feedback
+        # response id -> served hit, for explicit feedback
+        self.served: RecentHits[ServedHit] = RecentHits()
+        # exploration id -> ExploredHit, for the answer of a caller with a model of its own
+        self.explored: RecentHits[ExploredHit] = RecentHits()
         self.embed_ms: deque[float] = deque(maxlen=timing_window)
         self.search_ms: deque[float] = deque(maxlen=timing_window)
         self._spaces: dict[Namespace, _Space] = {}
@@ -249,6 +261,17 @@ class SemanticCache:
         bound is set later)."""
         score = hit.score if hit.score is not None else hit.similarity
         self.served.remember(response_id, ServedHit(tenant, hit.category, hit.entry_id, score))
+
+    def remember_explored(self, exploration_id: str, hit: SemanticHit, *, tenant: str) -> None:
+        """Keep an exploration whose fresh answer a caller will bring (``take_explored``)."""
+        self.explored.remember(exploration_id, ExploredHit(tenant, hit))
+
+    def take_explored(self, exploration_id: str, *, tenant: str) -> SemanticHit | None:
+        """The exploration ``exploration_id`` of ``tenant``, forgotten then (one answer each);
+        None when unknown, another tenant's, already answered or too old (the last 10,000 are
+        kept)."""
+        explored = self.explored.take(exploration_id, tenant=tenant)
+        return explored.hit if explored is not None else None
 
     def feedback(self, response_id: str, correct: bool, *, tenant: str | None) -> ServedHit | None:
         """Explicit feedback on the served hit of ``response_id``: recorded against its entry

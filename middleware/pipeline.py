@@ -327,15 +327,30 @@ class ChatPipeline:
         return self._semantic_key(job, req.blendcache or BlendcacheOptions(), context.messages,
                                   context.documents, model)
 
-    def semantic_lookup(self, key: SemanticKey) -> SemanticHit | None:
-        """The cached answer at ``key`` without a model call (the lookup route), or None; a
-        cache failure is a miss (``_degrade``). A candidate the error-rate guarantee would
-        explore is a miss too: nothing here compares the caller's answer with it."""
-        return self._semantic_lookup(key, exploring=False)
+    def semantic_lookup(self, key: SemanticKey) -> tuple[SemanticHit | None, str | None]:
+        """(the cached answer at ``key`` or None, an exploration id or None), without a model
+        call (the lookup route); a cache failure is a miss (``_degrade``). A candidate the
+        error-rate guarantee explores is not served: the caller answers with its own model and
+        brings that answer, with the id, to :meth:`semantic_store`, which compares the two."""
+        hit = self._semantic_lookup(key, exploring=True)
+        if hit is None or not hit.explore:
+            return hit, None
+        exploration_id = f"explore-{uuid.uuid4().hex}"
+        self.semantic.remember_explored(exploration_id, hit, tenant=key.tenant)
+        self.metrics["semantic_explorations"] += 1
+        return None, exploration_id
 
-    def semantic_store(self, key: SemanticKey, answer: CachedAnswer) -> int | None:
+    def semantic_store(self, key: SemanticKey, answer: CachedAnswer, *,
+                       exploration_id: str | None = None) -> int | None:
         """Keep ``answer``, made elsewhere, at ``key`` (the store route): its entry id, or None
-        where the cache failed (``_degrade``: counted and logged, nothing stored)."""
+        where the cache failed (``_degrade``: counted and logged, nothing stored). With the
+        ``exploration_id`` of :meth:`semantic_lookup`, the answer is first compared with the
+        explored candidate, the guarantee's evidence as after a chat exploration (an id that is
+        unknown, another tenant's, answered already or too old is ignored)."""
+        if exploration_id is not None:
+            explored = self.semantic.take_explored(exploration_id, tenant=key.tenant)
+            if explored is not None:
+                self._record_comparison(explored, answer.text, tenant=key.tenant)
         try:
             return self.semantic.store(key.query, answer, tenant=key.tenant,
                                        category=key.category, model=key.space,
@@ -371,8 +386,11 @@ class ChatPipeline:
         if fresh_cut != (explored.response.finish_reason != "stop") or (
                 fresh_cut and len(run.result.token_ids) != len(explored.response.token_ids)):
             return
+        self._record_comparison(explored, run.result.text, tenant=key.tenant)
+
+    def _record_comparison(self, explored: SemanticHit, fresh: str, *, tenant: str) -> None:
         try:
-            agree = self.semantic.record_comparison(explored, run.result.text, tenant=key.tenant)
+            agree = self.semantic.record_comparison(explored, fresh, tenant=tenant)
         except CacheError as exc:
             self._degrade("semantic", exc, after_response=True)
             return

@@ -41,6 +41,8 @@ class SemanticRequest(BaseModel):
 
 class StoreRequest(SemanticRequest):
     answer: NonBlank
+    # the lookup's exploration_id, when the answer is the caller's model's answer to it
+    exploration_id: StrictStr | None = None
 
 
 class LookupResponse(BaseModel):
@@ -50,6 +52,10 @@ class LookupResponse(BaseModel):
     similarity: float | None  # of the cached query, on a hit
     answer: str | None
     category: str | None  # the category the query was looked up in
+    # A category with max_error_rate explores a candidate it may not serve yet: no hit, and
+    # this id, to send with the caller's own model's answer to /store, which compares the two
+    # (what the category learns from). None otherwise.
+    exploration_id: str | None = None
 
 
 class StoreResponse(BaseModel):
@@ -74,12 +80,13 @@ def store(body: StoreRequest, pipeline: PipelineDep, tenant: TenantDep) -> dict:
 def look_up(pipeline: ChatPipeline, body: SemanticRequest, *, tenant: str) -> dict:
     """The cached answer of ``body.query`` for ``tenant`` (a ``LookupResponse``)."""
     key = _key(body, pipeline, tenant)
-    hit = pipeline.semantic_lookup(key) if key is not None else None
+    hit, exploration_id = pipeline.semantic_lookup(key) if key is not None else (None, None)
     return {"object": "blendcache.lookup", "hit": hit is not None,
             "entry_id": hit.entry_id if hit else None,
             "similarity": round(hit.similarity, 4) if hit else None,
             "answer": hit.response.text if hit else None,
-            "category": key.category if key is not None else None}
+            "category": key.category if key is not None else None,
+            "exploration_id": exploration_id}
 
 
 def keep(pipeline: ChatPipeline, body: StoreRequest, *, tenant: str) -> dict:
@@ -87,7 +94,8 @@ def keep(pipeline: ChatPipeline, body: StoreRequest, *, tenant: str) -> dict:
     key = _key(body, pipeline, tenant)
     entry_id = None
     if key is not None:
-        entry_id = pipeline.semantic_store(key, _answer(body.answer, pipeline))
+        entry_id = pipeline.semantic_store(key, _answer(body.answer, pipeline),
+                                           exploration_id=body.exploration_id)
     return {"object": "blendcache.store", "entry_id": entry_id,
             "category": key.category if key is not None else None}
 

@@ -87,6 +87,27 @@ def test_the_cache_in_process(tiny_engine, embedder, sdk_settings, llm_cache):
         assert local.stats().semantic_cache["hits"] == 1
 
 
+def test_a_bounded_category_learns_from_the_answers_of_langchains_model(
+        tiny_engine, embedder, sdk_settings, llm_cache):
+    """max_error_rate: a lookup that explores is a miss whose id goes back with the model's
+    answer, and the server's comparison is the category's evidence."""
+    semantic = SemanticConfig(categories=(CategoryConfig(
+        "faq", max_error_rate=0.05, audit_rate=0.0, context_sensitive=False),),
+        default_category="faq")
+    with BlendCache(sdk_settings("local", semantic=semantic), engine=tiny_engine,
+                    embedder=embedder) as local:
+        cache = BlendCacheLLMCache(local, category="faq")
+        llm_cache(cache)
+        llm = fake("Paris.", "Paris.", "Lyon.")
+        assert llm.invoke(Q).content == "Paris."  # cold: stored
+        assert llm.invoke(Q).content == "Paris."  # explored: the model answered, compared
+        assert llm.invoke(Q).content == "Lyon."  # explored again: disagrees
+        guarantee = local.pipeline.semantic.stats().guarantee["faq"]
+        assert (guarantee["explore_correct"], guarantee["explore_wrong"]) == (1, 1)
+        assert not cache._explorations  # each id went back once
+        assert local.pipeline.metrics["semantic_explorations"] == 2
+
+
 def test_earlier_messages_are_the_context(serve, llm_cache):
     with Client(serve()) as bc:
         llm_cache(BlendCacheLLMCache(bc))

@@ -31,10 +31,12 @@ def store(client, answer="Paris.", **fields) -> dict:
 
 def test_a_stored_answer_is_looked_up(client):
     assert lookup(client) == {"object": "blendcache.lookup", "hit": False, "entry_id": None,
-                              "similarity": None, "answer": None, "category": "default"}
+                              "similarity": None, "answer": None, "category": "default",
+                              "exploration_id": None}
     assert store(client) == {"object": "blendcache.store", "entry_id": 1, "category": "default"}
     assert lookup(client) == {"object": "blendcache.lookup", "hit": True, "entry_id": 1,
-                              "similarity": 1.0, "answer": "Paris.", "category": "default"}
+                              "similarity": 1.0, "answer": "Paris.", "category": "default",
+                              "exploration_id": None}
     stats = client.app.state.pipeline.semantic.stats()
     assert (stats.lookups, stats.hits) == (2, 1)
     assert client.app.state.pipeline.metrics["requests"] == 0  # no model request
@@ -129,3 +131,34 @@ def test_a_failing_cache_is_a_miss_and_nothing_stored_not_an_error(client):
     assert pipeline.metrics["cache_failures_semantic"] == 1
     assert store(client, answer="Lyon.")["entry_id"] is None
     assert pipeline.metrics["cache_failures_semantic"] == 2
+
+
+def test_a_bounded_category_explores_and_compares_the_callers_answer(make_app, make_settings):
+    semantic = SemanticConfig(categories=(
+        CategoryConfig("faq", max_error_rate=0.05, audit_rate=0.0, context_sensitive=False),
+        CategoryConfig("plain", context_sensitive=False)), default_category="faq")
+    tenants = (TenantConfig("acme", api_keys=("sk-acme",)),
+               TenantConfig("globex", api_keys=("sk-globex",)))
+    with TestClient(make_app(make_settings(semantic=semantic, tenants=tenants))) as client:
+        client.headers["Authorization"] = "Bearer sk-acme"
+        store(client, category="faq")
+        found = lookup(client, category="faq")
+        assert (found["hit"], found["answer"]) == (False, None)
+        assert found["exploration_id"].startswith("explore-")
+        other = lookup(client, category="faq")["exploration_id"]
+        # another tenant's answer never counts for acme's candidate
+        globex = client.post(STORE, json=body(answer="Paris.", category="faq",
+                                              exploration_id=found["exploration_id"]),
+                             headers={"Authorization": "Bearer sk-globex"})
+        assert globex.status_code == 200
+        store(client, answer="Paris.", category="faq", exploration_id=found["exploration_id"])
+        store(client, answer="Paris.", category="faq", exploration_id=found["exploration_id"])
+        store(client, answer="Lyon.", category="faq", exploration_id=other)
+        pipeline = client.app.state.pipeline
+        guarantee = pipeline.semantic.stats().guarantee["faq"]
+        assert (guarantee["explore_correct"], guarantee["explore_wrong"]) == (1, 1)
+        assert pipeline.metrics["semantic_explorations_disagreed"] == 1
+        # an unbounded category serves as before and explores nothing
+        store(client, category="plain")
+        plain = lookup(client, category="plain")
+        assert (plain["hit"], plain["exploration_id"]) == (True, None)
