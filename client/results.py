@@ -86,7 +86,8 @@ class LookupResult:
     call. ``hit`` False: ``entry_id``, ``similarity`` and ``answer`` are None. ``category``:
     the category the query was looked up in. ``exploration_id``: set on a miss where a
     category with ``max_error_rate`` explores a candidate it may not serve yet; pass it to
-    ``store`` with your model's answer, and the category learns from the comparison."""
+    ``store`` with your model's answer, and the category learns from the comparison.
+    ``feedback_id``: on a hit, the id ``feedback(id, correct)`` takes."""
 
     hit: bool
     answer: str | None = None
@@ -94,11 +95,13 @@ class LookupResult:
     entry_id: int | None = None
     category: str | None = None
     exploration_id: str | None = None
+    feedback_id: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> LookupResult:
         return cls(bool(data["hit"]), data.get("answer"), data.get("similarity"),
-                   data.get("entry_id"), data.get("category"), data.get("exploration_id"))
+                   data.get("entry_id"), data.get("category"), data.get("exploration_id"),
+                   data.get("feedback_id"))
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,16 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Looked:
+    """What :meth:`ChatPipeline.semantic_lookup` found: a hit (with the id its feedback
+    names), or none (with an exploration id where the error-rate guarantee explores)."""
+
+    hit: SemanticHit | None
+    exploration_id: str | None = None
+    feedback_id: str | None = None
+
+
+@dataclass(frozen=True)
 class SemanticKey:
     """Where a request's answer lives in the semantic cache."""
 
@@ -327,18 +337,23 @@ class ChatPipeline:
         return self._semantic_key(job, req.blendcache or BlendcacheOptions(), context.messages,
                                   context.documents, model)
 
-    def semantic_lookup(self, key: SemanticKey) -> tuple[SemanticHit | None, str | None]:
-        """(the cached answer at ``key`` or None, an exploration id or None), without a model
-        call (the lookup route); a cache failure is a miss (``_degrade``). A candidate the
-        error-rate guarantee explores is not served: the caller answers with its own model and
-        brings that answer, with the id, to :meth:`semantic_store`, which compares the two."""
+    def semantic_lookup(self, key: SemanticKey) -> Looked:
+        """The cached answer at ``key`` without a model call (the lookup route); a cache
+        failure is a miss (``_degrade``). A served hit gets a feedback id (POST
+        /v1/blendcache/feedback, as a chat response's id). A candidate the error-rate guarantee
+        explores is not served: the caller answers with its own model and brings that answer,
+        with the exploration id, to :meth:`semantic_store`, which compares the two."""
         hit = self._semantic_lookup(key, exploring=True)
-        if hit is None or not hit.explore:
-            return hit, None
-        exploration_id = f"explore-{uuid.uuid4().hex}"
-        self.semantic.remember_explored(exploration_id, hit, tenant=key.tenant)
-        self.metrics["semantic_explorations"] += 1
-        return None, exploration_id
+        if hit is None:
+            return Looked(None)
+        if hit.explore:
+            exploration_id = f"explore-{uuid.uuid4().hex}"
+            self.semantic.remember_explored(exploration_id, hit, tenant=key.tenant)
+            self.metrics["semantic_explorations"] += 1
+            return Looked(None, exploration_id=exploration_id)
+        feedback_id = f"lookup-{uuid.uuid4().hex}"
+        self.semantic.remember_served(feedback_id, hit, tenant=key.tenant)
+        return Looked(hit, feedback_id=feedback_id)
 
     def semantic_store(self, key: SemanticKey, answer: CachedAnswer, *,
                        exploration_id: str | None = None) -> int | None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from blendcache.errors import InvalidRequestError, NotFoundError
 from blendcache.index.semantic_cache import CachedAnswer
 from blendcache.middleware.deps import PipelineDep, TenantDep, semantic_cache
-from blendcache.middleware.pipeline import ChatJob, ChatPipeline, SemanticKey
+from blendcache.middleware.pipeline import ChatJob, ChatPipeline, Looked, SemanticKey
 from blendcache.middleware.schemas import (BlendcacheOptions, ChatCompletionRequest, ChatMessage,
                                            DocumentObject, error_responses)
 
@@ -56,6 +56,8 @@ class LookupResponse(BaseModel):
     # this id, to send with the caller's own model's answer to /store, which compares the two
     # (what the category learns from). None otherwise.
     exploration_id: str | None = None
+    # On a hit: the id POST /v1/blendcache/feedback takes, to say whether it was right.
+    feedback_id: str | None = None
 
 
 class StoreResponse(BaseModel):
@@ -80,13 +82,14 @@ def store(body: StoreRequest, pipeline: PipelineDep, tenant: TenantDep) -> dict:
 def look_up(pipeline: ChatPipeline, body: SemanticRequest, *, tenant: str) -> dict:
     """The cached answer of ``body.query`` for ``tenant`` (a ``LookupResponse``)."""
     key = _key(body, pipeline, tenant)
-    hit, exploration_id = pipeline.semantic_lookup(key) if key is not None else (None, None)
+    looked = pipeline.semantic_lookup(key) if key is not None else Looked(None)
+    hit = looked.hit
     return {"object": "blendcache.lookup", "hit": hit is not None,
             "entry_id": hit.entry_id if hit else None,
             "similarity": round(hit.similarity, 4) if hit else None,
             "answer": hit.response.text if hit else None,
             "category": key.category if key is not None else None,
-            "exploration_id": exploration_id}
+            "exploration_id": looked.exploration_id, "feedback_id": looked.feedback_id}
 
 
 def keep(pipeline: ChatPipeline, body: StoreRequest, *, tenant: str) -> dict:

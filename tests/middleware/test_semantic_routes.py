@@ -32,11 +32,13 @@ def store(client, answer="Paris.", **fields) -> dict:
 def test_a_stored_answer_is_looked_up(client):
     assert lookup(client) == {"object": "blendcache.lookup", "hit": False, "entry_id": None,
                               "similarity": None, "answer": None, "category": "default",
-                              "exploration_id": None}
+                              "exploration_id": None, "feedback_id": None}
     assert store(client) == {"object": "blendcache.store", "entry_id": 1, "category": "default"}
-    assert lookup(client) == {"object": "blendcache.lookup", "hit": True, "entry_id": 1,
-                              "similarity": 1.0, "answer": "Paris.", "category": "default",
-                              "exploration_id": None}
+    found = lookup(client)
+    assert found.pop("feedback_id").startswith("lookup-")
+    assert found == {"object": "blendcache.lookup", "hit": True, "entry_id": 1,
+                     "similarity": 1.0, "answer": "Paris.", "category": "default",
+                     "exploration_id": None}
     stats = client.app.state.pipeline.semantic.stats()
     assert (stats.lookups, stats.hits) == (2, 1)
     assert client.app.state.pipeline.metrics["requests"] == 0  # no model request
@@ -162,3 +164,11 @@ def test_a_bounded_category_explores_and_compares_the_callers_answer(make_app, m
         store(client, category="plain")
         plain = lookup(client, category="plain")
         assert (plain["hit"], plain["exploration_id"]) == (True, None)
+        # a hit served by lookup takes feedback as a chat response does, once, for its tenant
+        judged = {"id": plain["feedback_id"], "correct": False}
+        assert client.post("/v1/blendcache/feedback", json=judged,
+                           headers={"Authorization": "Bearer sk-globex"}).status_code == 404
+        response = client.post("/v1/blendcache/feedback", json=judged)
+        assert response.status_code == 200 and response.json()["category"] == "plain"
+        assert client.post("/v1/blendcache/feedback", json=judged).status_code == 404
+        assert pipeline.semantic.stats().guarantee["plain"]["feedback_wrong"] == 1
