@@ -423,7 +423,8 @@ def validate(settings: Settings) -> None:
     if not semantic.max_temperature >= 0.0:
         raise ConfigError("semantic.max_temperature must be >= 0")
     if semantic.embedder_threads < 0:
-        raise ConfigError(f"semantic.embedder_threads must be >= 0, got {semantic.embedder_threads}")
+        raise ConfigError(
+            f"semantic.embedder_threads must be >= 0, got {semantic.embedder_threads}")
     if not semantic.sweep_interval_s >= 0.0:
         raise ConfigError(f"semantic.sweep_interval_s must be >= 0, "
                           f"got {semantic.sweep_interval_s}")

@@ -342,7 +342,8 @@ def run_guarantee_bench(data_dir: str | Path, *, half: str = "odd", seeds: int =
                              "was tuned on either)") if sets_dir is not None else None,
                     "seeds": seeds, "pairs": len(pairs), "bounds": list(bounds),
                     "feedback_rate": feedback_rate, "categories": categories,
-                    "weights": str(weights) if weights is not None else "decision_weights_cache.json",
+                    "weights": (str(weights) if weights is not None
+                                else "decision_weights_cache.json"),
                     "guarantee": {k: getattr(CategoryConfig("x", **guarantee), k) for k in
                                   ("explore_rate", "audit_rate", "confidence")},
                     "lookups_per_category": {c: sum(p.category == c for p in pairs)
