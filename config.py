@@ -29,6 +29,7 @@ SelectionMethod = Literal["deviation", "weighted", "random"]
 SELECTION_METHODS: tuple[str, ...] = get_args(SelectionMethod)
 # Share of the chunk tokens recomputed (docs/decisions.md, "Recompute ratio 0.15").
 DEFAULT_RECOMPUTE_RATIO = 0.15
+DECISIONS = ("learned", "rules")  # how a semantic candidate is accepted (SemanticConfig.decision)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,11 @@ class CategoryConfig:
     recompute_ratio: float | None = None  # None: BlendConfig.recompute_ratio
     examples: tuple[str, ...] = ()
     max_error_rate: float | None = None
+    # The hit decision of this category: "learned" or "rules" (None: [semantic] decision). The
+    # rules were designed on FAQ-style pairs (fow_cache) and stay strictest there; the learned
+    # decision carries better to other traffic (docs/decisions.md). Not used where
+    # max_error_rate is set: the guarantee's score decides there.
+    decision: str | None = None
     # NOTE: an exploration costs the model call a miss costs anyway, plus one comparison: so by
     # default every candidate the bound refuses is explored.
     explore_rate: float = 1.0
@@ -431,9 +437,13 @@ def validate(settings: Settings) -> None:
     for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"):
         if getattr(semantic, name) < 2:
             raise ConfigError(f"semantic.{name} must be >= 2, got {getattr(semantic, name)}")
-    if semantic.decision not in ("learned", "rules"):
+    if semantic.decision not in DECISIONS:
         raise ConfigError(f"semantic.decision must be 'learned' or 'rules', "
                           f"got {semantic.decision!r}")
+    for cat in semantic.categories:
+        if cat.decision is not None and cat.decision not in DECISIONS:
+            raise ConfigError(f"semantic.categories[{cat.name!r}].decision must be 'learned' "
+                              f"or 'rules', got {cat.decision!r}")
     _validate_tenants(settings)
     _validate_upstream(settings.upstream)
 

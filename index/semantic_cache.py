@@ -165,6 +165,10 @@ class SemanticCache:
         if verifier is None and config.verify:
             verifier = make_decision(config, vocabulary=getattr(embedder, "vocabulary", None))
         self.verifier = verifier if config.verify else None
+        # the hit decision of each category that names its own ([[semantic.categories]]
+        # decision); every other category's is ``self.verifier``
+        self._deciders = {c.name: self._decider_for(c.decision) for c in config.categories
+                          if c.decision not in (None, config.decision)}
         # A bounded category's score: the cache-protocol model over the same rule signals.
         self.guarantee_decision = (
             LearnedDecision(load_model(config.guarantee_weights, default=DEFAULT_GUARANTEE_WEIGHTS),
@@ -342,14 +346,25 @@ class SemanticCache:
                     space.index.mark_deleted(id_)
             return self._store.delete_many(list(wanted))
 
+    def _decider_for(self, decision: str) -> Verifier | LearnedDecision | None:
+        """The hit decision ``decision`` names, over the same rules as ``self.verifier``."""
+        if self.verifier is None:
+            return None
+        rules = (self.verifier.verifier if isinstance(self.verifier, LearnedDecision)
+                 else self.verifier)
+        if decision == "rules":
+            return rules
+        return LearnedDecision(load_model(self.config.decision_weights), verifier=rules)
+
     def stats(self) -> SemanticStats:
         with self._lock:
-            rejections = (
-                self.verifier.rejection_counts() if self.verifier else dict.fromkeys(REASONS, 0)
-            )
+            rejections: Counter[str] = Counter(dict.fromkeys(REASONS, 0))
+            for decider in {id(d): d for d in (self.verifier, *self._deciders.values())
+                            if d is not None}.values():
+                rejections.update(decider.rejection_counts())
             return SemanticStats(
                 lookups=self._counts["lookups"], hits=self._counts["hits"],
-                misses=self._counts["misses"], rejections=rejections,
+                misses=self._counts["misses"], rejections=dict(rejections),
                 entries={ns: len(space.meta) for ns, space in self._spaces.items() if space.meta},
                 embed_ms_p50=_p50(self.embed_ms), search_ms_p50=_p50(self.search_ms),
                 expired=self._counts["expired"], explorations=self._counts["explorations"],
@@ -398,11 +413,12 @@ class SemanticCache:
                 if score is not None and (best is None or score > best[2]):
                     best = (id_, sim, score)
                 continue
-            if self.verifier is not None:
-                verdict = self.verifier.verify(query, meta.query, similarity=sim)
+            decider = self._deciders.get(policy.name, self.verifier)
+            if decider is not None:
+                verdict = decider.verify(query, meta.query, similarity=sim)
                 if not verdict.accepted:
                     continue
-            best = (id_, sim, verdict.score if self.verifier is not None else None)
+            best = (id_, sim, verdict.score if decider is not None else None)
             break
         if stale:
             self._drop(space, stale)

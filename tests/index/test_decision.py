@@ -190,3 +190,39 @@ def test_the_cache_serves_through_the_configured_decision(make_cache):
         hit = cache.lookup("Is the clinic open on Sundays", **ns)
         assert hit is not None and hit.response.text == "yes"
         assert cache.stats().rejections["negation"] == 1
+
+
+@pytest.mark.parametrize("default", ["learned", "rules"])
+def test_a_category_names_its_own_decision(make_cache, default):
+    """Pairs the two decisions judge apart (fow_cache's even ids): each category serves as its
+    own decision says, whatever the default; rejections of both are counted."""
+    from blendcache.index.semantic_cache import CachedAnswer
+
+    from .conftest import make_category, make_config
+
+    config = make_config(make_category("faq", decision="rules"),
+                         make_category("rag", decision="learned"), decision=default)
+    cache = make_cache(config, db=f"{default}.db")
+    rules_only = ("How do I turn off two-factor authentication?", "How can I disable 2FA?")
+    learned_only = ("How much is a return ticket from London to Manchester?",
+                    "What's the price of a London to Manchester return?")
+    served = {}
+    for category in ("faq", "rag"):
+        ns = dict(tenant="t", category=category, model="m")
+        for cached, _ in (rules_only, learned_only):
+            cache.store(cached, CachedAnswer(cached, "stop"), **ns)
+        served[category] = [cache.lookup(query, **ns) is not None
+                            for _, query in (rules_only, learned_only)]
+    assert served == {"faq": [True, False], "rag": [False, True]}
+    rejections = cache.stats().rejections
+    assert rejections["learned"] == 1 and rejections["content"] >= 1
+    assert sum(rejections.values()) == 2
+
+
+def test_a_category_decision_is_checked():
+    from blendcache.config import CategoryConfig
+
+    semantic = SemanticConfig(categories=(CategoryConfig("faq", decision="vibes"),),
+                              default_category="faq")
+    with pytest.raises(ConfigError, match=r"categories\['faq'\].decision"):
+        validate(Settings(semantic=semantic))
