@@ -27,7 +27,8 @@ DEFAULT_WEIGHTS = Path(__file__).with_name("decision_weights.json")
 # The bounded categories' score (index/guarantee.py): trained with ``--protocol cache``.
 DEFAULT_GUARANTEE_WEIGHTS = Path(__file__).with_name("decision_weights_cache.json")
 FEATURES = ("similarity", *(f"rule_{name}" for name in RULES), "word_overlap",
-            "content_overlap", "number_mismatch", "entity_mismatch", "length_ratio")
+            "content_overlap", "number_mismatch", "entity_mismatch", "length_ratio",
+            "content_matched")
 DECISION_REASONS = (*REASONS, "learned")
 
 _WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -52,6 +53,7 @@ def features(query: str, cached_query: str, similarity: float, *, verifier: Veri
         float(a.numbers != b.numbers or a.dates != b.dates),
         float(set(a.entities) != set(b.entities)),
         min(len(words_a), len(words_b)) / longer if longer else 1.0,
+        verifier.matched_share(a, b),
     ], dtype=np.float64)
 
 

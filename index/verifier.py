@@ -105,6 +105,17 @@ class Verifier:
         b = analyse(cached_query, self.vocabulary)
         return {name: bool(check(a, b)) for name, _, check in self._checks(similarity)}
 
+    def matched_share(self, a: Analysis, b: Analysis) -> float:
+        """The share of both sides' content words the other side matches as the content rule
+        does (the same word, a synonym, a degree, a currency, a prefix, or a misspelling of
+        it): 1.0 when no content word is left unmatched. A feature of the learned decision."""
+        total = len(a.content) + len(b.content)
+        if not total:
+            return 1.0
+        unmatched = (sum(not self._matched(w, b) for w in a.content)
+                     + sum(not self._matched(w, a) for w in b.content))
+        return 1.0 - unmatched / total
+
     def _checks(self, similarity: float | None):
         """(rule name, reason, check) in the order ``verify`` applies them."""
         return (
