@@ -215,9 +215,11 @@ class SemanticConfig:
     # The server removes expired entries every this many seconds (0: never; lookups skip
     # expired entries either way, but their rows and index slots stay until swept).
     sweep_interval_s: float = 60.0
-    # Torch threads of the query embedding (0: the calling thread's setting). On a small machine
-    # whose other cores are busy, 1 keeps a lookup from waiting for a thread that cannot run.
-    embedder_threads: int = 0
+    # Torch threads of the query embedding (0: the calling thread's setting). 1 by default: a
+    # lookup that comes while the model decodes (or next to any busy core) then waits for no
+    # thread that cannot run; measured, 1 thread costs 2-13% of the p50 on free cores and saves
+    # 8.6x next to a busy one (benchmarks/README.md, "Query embedding next to a busy neighbour").
+    embedder_threads: int = 1
     # How a candidate above the category threshold is accepted: "learned" (index/decision.py:
     # a logistic model over the similarity, the verifier's rule signals and lexical features;
     # its weights: ``decision_weights``, default the committed index/decision_weights.json) or

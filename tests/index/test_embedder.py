@@ -48,7 +48,8 @@ def test_the_embedder_runs_on_its_thread_count_and_restores_the_callers(embedder
     from blendcache.index.embedder import Embedder
 
     one = Embedder.from_config(SemanticConfig(embedder_threads=1))
-    assert one.num_threads == 1 and Embedder.from_config(SemanticConfig()).num_threads is None
+    assert one.num_threads == 1 and Embedder.from_config(SemanticConfig()).num_threads == 1
+    assert Embedder.from_config(SemanticConfig(embedder_threads=0)).num_threads is None
     seen = []
     forward = one._model.forward
     one._model.forward = lambda features: (seen.append(torch.get_num_threads()),
