@@ -123,11 +123,11 @@ class BlendCacheLLMCache(BaseCache):
         exploration_id = self._explored(prompt, llm_string)
         if request is not None and answer is not None:
             self.client.store(request.query, answer, **request.options,
-                              exploration_id=exploration_id)
+                              **_explored_option(exploration_id))
 
     def _found(self, prompt: str, llm_string: str, request: _CacheRequest,
                found: results.LookupResult) -> list[Generation] | None:
-        if found.exploration_id is not None:
+        if getattr(found, "exploration_id", None) is not None:
             with self._lock:
                 self._explorations[(prompt, llm_string)] = found.exploration_id
                 while len(self._explorations) > self.MAX_EXPLORATIONS:
@@ -158,12 +158,17 @@ class BlendCacheLLMCache(BaseCache):
         exploration_id = self._explored(prompt, llm_string)
         if request is not None and answer is not None:
             await self.async_client.store(request.query, answer, **request.options,
-                                          exploration_id=exploration_id)
+                                          **_explored_option(exploration_id))
 
     async def aclear(self, **kwargs: Any) -> None:
         if self.async_client is None:
             return await super().aclear(**kwargs)
         await self.async_client.invalidate(category=self.category)
+
+
+def _explored_option(exploration_id: str | None) -> dict:
+    """``store``'s exploration_id where there is one (a client of its own may not take it)."""
+    return {"exploration_id": exploration_id} if exploration_id is not None else {}
 
 
 def llm_namespace(llm_string: str) -> str:

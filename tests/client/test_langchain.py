@@ -274,3 +274,24 @@ def test_the_example_runs_twice_and_the_second_run_is_cached(serve, tmp_path, ca
     assert "== run 2: 4/4 answered from the semantic cache; run 1: 2/2 follow-up" in out
     missing = example.main(["--url", "http://127.0.0.1:9", "--data-dir", str(tmp_path)])
     assert missing == 2
+
+
+def test_a_client_of_its_own_needs_no_exploration_id(llm_cache):
+    """The cache takes anything with lookup/store/invalidate: without an exploration the
+    store call carries no exploration_id, so an older or custom client keeps working."""
+    from blendcache.client.results import LookupResult
+
+    class Minimal:
+        def __init__(self):
+            self.answers = {}
+
+        def lookup(self, query, *, model, category, context, documents):
+            found = self.answers.get((model, query))
+            return LookupResult(found is not None, found)
+
+        def store(self, query, answer, *, model, category, context, documents):
+            self.answers[(model, query)] = answer
+
+    llm_cache(BlendCacheLLMCache(Minimal()))
+    llm = fake()
+    assert [llm.invoke(Q).content, llm.invoke(Q).content] == ["one", "one"]

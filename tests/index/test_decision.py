@@ -36,6 +36,13 @@ def test_features_of_a_negation():
     assert (row["content_overlap"], row["number_mismatch"], row["entity_mismatch"]) == (1, 0, 0)
 
 
+def test_a_misspelt_word_is_matched_content():
+    row = _row("How do I cancle an order I placed?", "How do I cancel an order I placed?")
+    assert row["content_overlap"] < 1.0 and row["content_matched"] == 1.0
+    other = _row("How do I cancel an order I placed?", "How do I track an order I placed?")
+    assert other["content_matched"] < 1.0
+
+
 def test_features_of_an_entity_and_number_swap():
     row = _row("Who wrote Hamlet in 1600?", "Who wrote Macbeth in 1606?")
     assert {k for k, v in row.items() if k.startswith("rule_") and v} == {
