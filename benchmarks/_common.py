@@ -4,6 +4,7 @@ Input files are read with ``blendcache.readers``."""
 from __future__ import annotations
 
 import collections
+import json
 import platform
 import re
 import string
@@ -46,6 +47,14 @@ def run_record(options: dict, *, device: str, dtype: str, model: str | None) -> 
         "torch": torch.__version__, "python": platform.python_version(),
         "options": {k: v for k, v in options.items() if not callable(v)},
     }
+
+
+def write_result(path: str | Path, result: dict, options: dict, *, device: str, dtype: str,
+                 model: str | None) -> None:
+    """``result`` as JSON at ``path``, with its run record (``run_record``) under ``"run"``."""
+    record = run_record(options, device=device, dtype=dtype, model=model)
+    Path(path).write_text(json.dumps({**result, "run": record}, indent=2) + "\n",
+                          encoding="utf-8")
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blendcache.benchmarks._common import cpu_name, git_revision, run_record
+from blendcache.benchmarks._common import cpu_name, git_revision, write_result
 from blendcache.benchmarks.bench_semantic import (
     HALVES,
     UNIFORM_THRESHOLD,
@@ -547,10 +547,8 @@ def run(args: argparse.Namespace) -> dict:
     text = table(result)
     print(text)
     if args.out:
-        record = run_record(vars(args), device=cpu_name(), dtype="float32",
-                            model=SemanticConfig().embedder)
-        Path(f"{args.out}.json").write_text(json.dumps({**result, "run": record}, indent=1)
-                                            + "\n", encoding="utf-8")
+        write_result(f"{args.out}.json", result, vars(args), device=cpu_name(),
+                     dtype="float32", model=SemanticConfig().embedder)
         Path(f"{args.out}.txt").write_text(text + "\n", encoding="utf-8")
         plot(result, f"{args.out}.png")
     return result

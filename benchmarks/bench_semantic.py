@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blendcache.benchmarks._common import cpu_name, git_revision, run_record
+from blendcache.benchmarks._common import cpu_name, git_revision, write_result
 from blendcache.config import SemanticConfig
 from blendcache.index.calibrate import LabelledPair, load_pairs
 from blendcache.index.embedder import Embedder
@@ -443,10 +443,8 @@ def run(args: argparse.Namespace, config: SemanticConfig | None = None) -> dict:
     print_table(summary)
     if args.json_out:
         # the embedder runs on the CPU (sentence-transformers, fp32)
-        record = run_record(vars(args), device=cpu_name(), dtype="float32",
-                            model=config.embedder)
-        Path(args.json_out).write_text(json.dumps({**summary, "run": record}, indent=2) + "\n",
-                                       encoding="utf-8")
+        write_result(args.json_out, summary, vars(args), device=cpu_name(), dtype="float32",
+                     model=config.embedder)
     return summary
 
 

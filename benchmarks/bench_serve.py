@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from blendcache.benchmarks._common import device_name, percentile, run_record
+from blendcache.benchmarks._common import device_name, percentile, write_result
 from blendcache.benchmarks.bench_blend import PROMPTS
 from blendcache.config import Settings
 from blendcache.errors import ConfigError
@@ -313,7 +313,7 @@ def run(args: argparse.Namespace, settings: Settings, engine, embedder) -> dict:
                              max_tokens=args.max_tokens, clients=args.clients, systems=systems)
     print(format_table(result))
     if args.json:
-        record = run_record(vars(args), device=result["device"], model=engine.spec.name,
-                            dtype=str(engine.spec.dtype).removeprefix("torch."))
-        Path(args.json).write_text(json.dumps({**result, "run": record}, indent=2) + "\n")
+        write_result(args.json, result, vars(args), device=result["device"],
+                     model=engine.spec.name,
+                     dtype=str(engine.spec.dtype).removeprefix("torch."))
     return result
