@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from blendcache.config import CategoryConfig, SemanticConfig
+from blendcache.config import DECISIONS, CategoryConfig, SemanticConfig
 from blendcache.errors import CorruptBlobError
 from blendcache.index.answers import answers_agree
 from blendcache.index.decision import DEFAULT_GUARANTEE_WEIGHTS, LearnedDecision, load_model
@@ -166,9 +166,13 @@ class SemanticCache:
             verifier = make_decision(config, vocabulary=getattr(embedder, "vocabulary", None))
         self.verifier = verifier if config.verify else None
         # the hit decision of each category that names its own ([[semantic.categories]]
-        # decision); every other category's is ``self.verifier``
-        self._deciders = {c.name: self._decider_for(c.decision) for c in config.categories
-                          if c.decision not in (None, config.decision)}
+        # decision); every other category's is ``self.verifier``. There are two decisions, so
+        # those categories all name the other one: it is built (its model loaded) once.
+        own = [c.name for c in config.categories if c.decision not in (None, config.decision)]
+        self._deciders: dict[str, Verifier | LearnedDecision | None] = {}
+        if own:
+            other = next(d for d in DECISIONS if d != config.decision)
+            self._deciders = dict.fromkeys(own, self._decider_for(other))
         # A bounded category's score: the cache-protocol model over the same rule signals.
         self.guarantee_decision = (
             LearnedDecision(load_model(config.guarantee_weights, default=DEFAULT_GUARANTEE_WEIGHTS),
